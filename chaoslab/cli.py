@@ -1,0 +1,97 @@
+"""The ``chaoslab`` command: parse → call the pipeline → write files → exit code.
+
+Sub-commands live in :mod:`chaoslab.commands` and are imported only when used, so
+``chaoslab validate`` does not pay for aiohttp, docker or matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from chaoslab import __version__
+from chaoslab.errors import ChaoslabError, ExitCode
+from chaoslab.log import configure_logging
+
+COMMANDS: dict[str, str] = {
+    "list": "chaoslab.commands.spec:list_command",
+    "validate": "chaoslab.commands.spec:validate_command",
+    "plan": "chaoslab.commands.spec:plan_command",
+    "schema": "chaoslab.commands.spec:schema_command",
+    "run": "chaoslab.commands.run:run_command",
+    "analyse": "chaoslab.commands.analyse:analyse_command",
+    "report": "chaoslab.commands.report:report_command",
+    "rollback": "chaoslab.commands.rollback:rollback_command",
+    "toxiproxy": "chaoslab.commands.toxiproxy:toxiproxy_command",
+    "demo": "chaoslab.commands.demo:demo_group",
+    "gameday": "chaoslab.commands.gameday:gameday_command",
+    "note": "chaoslab.commands.gameday:note_command",
+}
+"""Command name → ``module:attribute`` of its click command."""
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Commands whose module is present, in declaration order."""
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import the command's module on demand."""
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        command = getattr(module, attr, None)
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="chaoslab")
+@click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option(
+    "--log-json/--no-log-json", default=None, help="JSON logs on or off (default: JSON when not a TTY)."
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, log_json: bool | None) -> None:
+    """chaoslab: chaos experiments with a measured recovery time and cascade detection."""
+    verbosity = -1 if quiet else verbose
+    configure_logging(verbosity, json=log_json)
+    ctx.ensure_object(dict)
+    ctx.obj["verbosity"] = verbosity
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI, turning chaoslab errors into one line and their exit code."""
+    try:
+        return cli.main(args=argv, prog_name="chaoslab", standalone_mode=False)
+    except ChaoslabError as exc:
+        click.echo(f"chaoslab: error: {exc.one_line()}", err=True)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("chaoslab: aborted", err=True)
+        sys.exit(int(ExitCode.ABORTED))
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.INVALID) if isinstance(exc, click.UsageError) else exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

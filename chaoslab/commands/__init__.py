@@ -1,0 +1,1 @@
+"""Command-line sub-commands, one module per family, imported lazily by :mod:`chaoslab.cli`."""

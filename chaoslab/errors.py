@@ -1,0 +1,86 @@
+"""Errors raised by chaoslab, each carrying the exit code the CLI turns it into.
+
+The tree::
+
+    ChaoslabError                 root; exit code 3 unless a subclass says otherwise
+    ├── SpecError                 bad experiment, topology or CLI input (exit 2); touches nothing
+    ├── SafetyError               a target or address the topology does not allow (exit 2)
+    ├── FaultError                a fault could not be applied (exit 3)
+    ├── AbortError                an abort condition tripped or the leader aborted (exit 3)
+    ├── HarnessError              chaoslab itself failed: launch, probe set-up, I/O (exit 3)
+    └── RevertError               a fault could not be reverted: run `chaoslab rollback` (exit 4)
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the `chaoslab` command (design.md §3)."""
+
+    PASS = 0
+    FAIL = 1
+    INVALID = 2
+    ABORTED = 3
+    REVERT_FAILED = 4
+
+
+class ChaoslabError(Exception):
+    """Root of every error chaoslab raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.ABORTED
+
+    def one_line(self) -> str:
+        """The message as a single line, for the terminal."""
+        return " ".join(str(self).split())
+
+
+class SpecError(ChaoslabError, ValueError):
+    """Invalid experiment, topology, plan or command-line input."""
+
+    exit_code = ExitCode.INVALID
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.message = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file if self.line is None else f"{self.file}:{self.line}"
+            where += ": "
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}{field}{self.message}"
+
+
+class SafetyError(SpecError):
+    """A target or network address that the topology does not name or allow."""
+
+
+class FaultError(ChaoslabError):
+    """A fault could not be applied."""
+
+
+class AbortError(ChaoslabError):
+    """The run was stopped early by an abort condition, a signal or the leader."""
+
+
+class HarnessError(ChaoslabError):
+    """chaoslab itself failed (launching, probing, writing files)."""
+
+
+class RevertError(ChaoslabError):
+    """A fault could not be reverted; the system may still be degraded."""
+
+    exit_code = ExitCode.REVERT_FAILED

@@ -1,0 +1,176 @@
+"""The plan: an experiment turned into timed phases and fault steps, before anything runs.
+
+Pure: the same experiment always gives the same plan. Offsets are seconds from the run's start.
+The recovery watch lasts up to ``recovery.budget + recovery.stable_for`` (recovery needs
+``stable_for`` of health after it starts) and ends early once recovery is established.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaoslab.spec.faults import FaultBase
+from chaoslab.spec.loading import Experiment
+from chaoslab.units import format_duration
+
+PHASE_NAMES = ("warmup", "baseline", "fault", "recovery")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPhase:
+    """A phase with its offsets; the recovery phase's end is its longest possible end."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the phase."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedFault:
+    """A fault with the run times at which it is applied and reverted."""
+
+    index: int
+    fault: FaultBase
+    apply_at_s: float
+    revert_at_s: float
+
+    @property
+    def label(self) -> str:
+        """A unique, stable name within the run: ``f0-latency``."""
+        return f"f{self.index}-{self.fault.kind}"  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything that will happen, in order, and what undoes each fault."""
+
+    experiment: Experiment
+    phases: tuple[PlannedPhase, ...]
+    faults: tuple[PlannedFault, ...]
+
+    def phase(self, name: str) -> PlannedPhase:
+        """The phase called ``name``."""
+        return next(p for p in self.phases if p.name == name)
+
+    @property
+    def max_duration_s(self) -> float:
+        """The longest the run can last (the recovery watch may end early)."""
+        return self.phases[-1].end_s
+
+    def targets(self) -> tuple[str, ...]:
+        """Every target a fault acts on, in first-use order."""
+        return tuple(dict.fromkeys(f.fault.target for f in self.faults))
+
+    def due(self, t_s: float) -> tuple[PlannedFault, ...]:
+        """Faults that should be applied at or before ``t_s``."""
+        return tuple(f for f in self.faults if f.apply_at_s <= t_s)
+
+
+def build_plan(experiment: Experiment) -> Plan:
+    """Turn an experiment into its plan."""
+    spec = experiment.spec
+    t = 0.0
+    phases: list[PlannedPhase] = []
+    lengths = (
+        ("warmup", spec.phases.warmup),
+        ("baseline", spec.phases.baseline),
+        ("fault", spec.phases.fault),
+        ("recovery", spec.recovery.budget + spec.recovery.stable_for),
+    )
+    for name, length in lengths:
+        phases.append(PlannedPhase(name, t, t + length))
+        t += length
+    fault_phase = phases[2]
+    faults = tuple(
+        PlannedFault(
+            index=i,
+            fault=fault,
+            apply_at_s=fault_phase.start_s + fault.start,
+            revert_at_s=min(
+                fault_phase.end_s, fault_phase.start_s + fault.start + (fault.duration or fault_phase.end_s)
+            ),
+        )
+        for i, fault in enumerate(spec.faults)
+    )
+    return Plan(experiment=experiment, phases=tuple(phases), faults=tuple(faults))
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as readable text: phases, load, faults with their undo, targets, verdict rules."""
+    exp = plan.experiment
+    spec = exp.spec
+    lines = [f"experiment {spec.name}" + (" (quick)" if exp.quick else "") + f"  topology {exp.topology.name}"]
+    if spec.description:
+        lines.append("  " + " ".join(spec.description.split()))
+    lines.append("")
+    lines.append("phases:")
+    for phase in plan.phases:
+        note = " (ends early once recovered)" if phase.name == "recovery" else ""
+        lines.append(
+            f"  {phase.name:<9} {format_duration(phase.start_s):>7} → {format_duration(phase.end_s):>7}"
+            f"  ({format_duration(phase.duration_s)}){note}"
+        )
+    load = spec.load
+    lines.append("")
+    lines.append(
+        f"load: {load.engine}, {load.rate:g}/s open-loop, profile {load.profile.kind}, {load.connections} connections"
+    )
+    total = sum(r.weight for r in load.mix)
+    for request in load.mix:
+        lines.append(
+            f"  {request.signal_name:<20} {request.weight / total:>5.0%}  {request.method} {request.url}"
+            f"  (timeout {format_duration(request.timeout)})"
+        )
+    lines.append("")
+    lines.append("faults:")
+    for planned in plan.faults:
+        lines.append(f"  [{planned.label}] at {format_duration(planned.apply_at_s)}: {planned.fault.describe()}")
+        lines.append(f"      undo at {format_duration(planned.revert_at_s)} (or on any exit): {planned.fault.undo()}")
+    lines.append("")
+    lines.append("targets: " + ", ".join(plan.targets()))
+    services = ", ".join(f"{name} ({svc.launch.kind})" for name, svc in exp.topology.services.items())
+    lines.append(f"services: {services}")
+    lines.append(f"toxiproxy: {exp.topology.toxiproxy}")
+    lines.append("")
+    ss = spec.steady_state
+    lines.append(
+        f"judged per {format_duration(ss.window)} window (≥{ss.min_samples} samples): "
+        f"p95 ≤ max({ss.band.p95_factor:g}× baseline, baseline + {format_duration(ss.band.p95_margin)}), "
+        f"error rate ≤ baseline + {ss.band.error_rate_margin * 100:g} points"
+    )
+    for slo in ss.slos:
+        parts = []
+        if slo.p95 is not None:
+            parts.append(f"p95 < {format_duration(slo.p95)}")
+        if slo.p99 is not None:
+            parts.append(f"p99 < {format_duration(slo.p99)}")
+        if slo.success is not None:
+            parts.append(f"success ≥ {slo.success * 100:g}%")
+        lines.append(f"  SLO {slo.signal}: " + ", ".join(parts))
+    impact = ", ".join(spec.expected_impact) or "none"
+    lines.append(f"expected impact: {impact}; anything else degraded for ≥{format_duration(ss.sustained)} is a cascade")
+    lines.append(
+        f"recovery: within {format_duration(spec.recovery.budget)} of revert, "
+        f"healthy for {format_duration(spec.recovery.stable_for)}"
+    )
+    for rule in spec.abort:
+        lines.append(f"abort when: {_describe_abort(rule)}")
+    return "\n".join(lines)
+
+
+def _describe_abort(rule: object) -> str:
+    when = getattr(rule, "when", "?")
+    for_s = getattr(rule, "for_", 0.0)
+    if when == "error_rate":
+        signal = getattr(rule, "signal", None) or "any signal"
+        return f"error rate of {signal} > {getattr(rule, 'above', 0) * 100:g}% for {format_duration(for_s)}"
+    if when == "unhealthy":
+        return f"{getattr(rule, 'service', '?')} unhealthy for {format_duration(for_s)}"
+    if when == "host_disk":
+        return f"filesystem of {getattr(rule, 'path', '/')} above {getattr(rule, 'above', 0) * 100:g}% used"
+    return str(when)

@@ -1,0 +1,1 @@
+"""Experiment and topology models, loading and validation messages."""
