@@ -64,9 +64,7 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, "--version", prog_name="chaoslab")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-@click.option(
-    "--log-json/--no-log-json", default=None, help="JSON logs on or off (default: JSON when not a TTY)."
-)
+@click.option("--log-json/--no-log-json", default=None, help="JSON logs on or off (default: JSON when not a TTY).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool, log_json: bool | None) -> None:
     """chaoslab: chaos experiments with a measured recovery time and cascade detection."""
