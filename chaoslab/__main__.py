@@ -1,0 +1,5 @@
+"""``python -m chaoslab`` runs the command line."""
+
+from chaoslab.cli import main
+
+main()
