@@ -42,7 +42,7 @@ class PlannedFault:
     @property
     def label(self) -> str:
         """A unique, stable name within the run: ``f0-latency``."""
-        return f"f{self.index}-{self.fault.kind}"  # type: ignore[attr-defined]
+        return f"f{self.index}-{self.fault.kind}"
 
 
 @dataclass(frozen=True, slots=True)

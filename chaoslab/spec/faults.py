@@ -15,7 +15,7 @@ name against the topology. The implementations live in :mod:`chaoslab.faults`.
 from __future__ import annotations
 
 import signal as _signal
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -32,6 +32,9 @@ class FaultBase(BaseModel):
     target_kind: ClassVar[TargetKind] = "service"
     family: ClassVar[str] = "other"
 
+    if TYPE_CHECKING:
+        kind: str  # every concrete fault narrows this to a Literal (the discriminator)
+
     target: str
     name: str | None = None
     start: OptionalDuration = 0.0
@@ -41,7 +44,7 @@ class FaultBase(BaseModel):
         """One line saying what this fault does, for plans and reports."""
         params = self.model_dump(exclude={"kind", "target", "name", "start", "duration"}, mode="json")
         shown = ", ".join(f"{k}={v}" for k, v in params.items() if v not in (None, {}, []))
-        return f"{self.kind} on {self.target}" + (f" ({shown})" if shown else "")  # type: ignore[attr-defined]
+        return f"{self.kind} on {self.target}" + (f" ({shown})" if shown else "")
 
     def undo(self) -> str:
         """One line saying how the fault is reverted."""

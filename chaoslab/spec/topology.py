@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from chaoslab.spec.types import FROZEN, Duration, JsonValue
+from chaoslab.spec.types import FROZEN, Duration, JsonValue, Size
 
 ParamValue = str | int | float | bool
 
@@ -134,6 +134,9 @@ class ServiceSpec(BaseModel):
     container: ContainerRef | None = None
     process: ProcessMatch | None = None
     paths: dict[str, str] = Field(default_factory=dict)
+    tmpfs: dict[str, Size] = Field(default_factory=dict)
+    """Names of ``paths`` that the launcher mounts as a tmpfs of this size (when root), so a
+    disk-fill fault fills a small filesystem of its own and never the machine's disk."""
     dsn: str | None = None
     depends_on: tuple[str, ...] = ()
 
