@@ -1,0 +1,217 @@
+"""Process faults on a local service: kill with a signal, freeze (SIGSTOP/SIGCONT), restart.
+
+The target service is resolved to PIDs by the launcher (:class:`ServiceControl`) or by the
+topology's ``process`` match (a pidfile or an exact command line) — never by a broad name
+match. ``prepare`` records each PID with its start time, so the ledger is complete before a
+single signal is sent and a later rollback never signals a process that reuses a PID.
+
+Ledger record::
+
+    {"kind": "process_freeze", "service": "api", "key": "chaoslab-<run>-<label>",
+     "processes": [{"pid": 4242, "create_time": 1763881234.5}], "signal": "SIGSTOP",
+     "restart_after_s": null, "signalled": [4242]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from typing import Any, ClassVar
+
+import psutil
+
+from chaoslab.errors import FaultError, RevertError
+from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.faults.resolve import (
+    ProcessRef,
+    matched_pids,
+    process_tree,
+    run_label,
+    service_pids,
+    service_spec,
+)
+from chaoslab.spec.faults import FaultBase, ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
+
+# How long a revert of a kill waits for an outside supervisor (systemd, a container runtime)
+# to bring back a service that chaoslab cannot start itself.
+EXTERNAL_RESTART_WAIT_S = 10.0
+
+# Pending ``restart_after`` tasks of this process, by record key; a rollback from another
+# process has none and simply ensures the service runs.
+_RESTART_TASKS: dict[str, asyncio.Task[None]] = {}
+
+
+def _refs(record: LedgerRecord) -> list[ProcessRef]:
+    return [ProcessRef.from_json(item) for item in record.get("processes", [])]
+
+
+def _send(refs: list[ProcessRef], signum: int) -> list[int]:
+    """Send ``signum`` to each still-identical process; the PIDs actually signalled."""
+    sent: list[int] = []
+    for ref in refs:
+        proc = ref.process()
+        if proc is None:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signum)
+            sent.append(ref.pid)
+    return sent
+
+
+async def _wait_stopped(refs: list[ProcessRef], timeout_s: float = 2.0) -> None:
+    """Signals are delivered asynchronously; return once every live recorded process is stopped."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pending = False
+        for ref in refs:
+            proc = ref.process()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if proc is not None and proc.status() not in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP):
+                    pending = True
+        if not pending:
+            return
+        await asyncio.sleep(0.01)
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive: list[int] = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def _running_pids(ctx: FaultContext, service: str) -> list[int]:
+    if ctx.services is not None:
+        return _alive(ctx.services.pids(service))
+    return _alive(matched_pids(service_spec(ctx, service)))
+
+
+class ProcessDriver(FaultDriver):
+    """Kill, freeze or restart the processes of a local service."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("process_kill", "process_freeze", "process_restart")
+
+    def __init__(self, external_restart_wait_s: float = EXTERNAL_RESTART_WAIT_S) -> None:
+        self.external_restart_wait_s = external_restart_wait_s
+
+    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+        """Resolve the service to processes now, so the record names them before any signal."""
+        if not isinstance(fault, ProcessKillFault | ProcessFreezeFault | ProcessRestartFault):
+            raise FaultError(f"the process driver cannot apply {type(fault).__name__}")
+        pids = service_pids(ctx, fault.target)
+        if not pids:
+            raise FaultError(f"service {fault.target!r} has no running process to act on")
+        # A freeze must stop the workers too, or they keep serving; kills and restarts act on the
+        # main processes and leave their children to them (as a supervisor would).
+        if isinstance(fault, ProcessFreezeFault):
+            refs = process_tree(pids)
+        else:
+            refs = [ref for ref in (ProcessRef.of(pid) for pid in pids) if ref is not None]
+        if not refs:
+            raise FaultError(f"service {fault.target!r} has no running process to act on")
+        if isinstance(fault, ProcessKillFault):
+            signal_name, restart_after = fault.signal, fault.restart_after
+        else:
+            signal_name, restart_after = ("SIGSTOP" if isinstance(fault, ProcessFreezeFault) else "SIGTERM"), None
+        return {
+            "kind": fault.kind,
+            "service": fault.target,
+            "key": run_label(ctx, label),
+            "processes": [ref.to_json() for ref in refs],
+            "signal": signal_name,
+            "restart_after_s": restart_after,
+            "supervised": bool(ctx.services is not None and ctx.services.is_supervised(fault.target)),
+            "signalled": [],
+        }
+
+    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+        """Send the signal (or restart through the launcher); schedule ``restart_after``."""
+        kind = record["kind"]
+        refs = _refs(record)
+        if kind == "process_restart":
+            if ctx.services is None:
+                raise FaultError(
+                    f"process_restart of {record['service']!r} needs chaoslab's launcher; "
+                    "use process_kill for a service started outside chaoslab"
+                )
+            await ctx.services.restart(record["service"])
+            return {**record, "signalled": [ref.pid for ref in refs]}
+        signum = int(getattr(signal, record["signal"]))
+        sent = _send(refs, signum)
+        if not sent:
+            raise FaultError(f"every recorded process of {record['service']!r} is gone; nothing to signal")
+        record = {**record, "signalled": sent}
+        if signum == signal.SIGSTOP:
+            await _wait_stopped(refs)
+        restart_after = record.get("restart_after_s")
+        if kind == "process_kill" and restart_after is not None and ctx.services is not None:
+            services = ctx.services
+            service = record["service"]
+
+            async def restart_later() -> None:
+                await asyncio.sleep(float(restart_after))
+                await services.ensure_running(service)
+
+            _RESTART_TASKS[record["key"]] = asyncio.get_running_loop().create_task(restart_later())
+        return record
+
+    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+        """Thaw frozen processes; make sure a killed or restarted service runs again."""
+        kind = record.get("kind")
+        task = _RESTART_TASKS.pop(str(record.get("key")), None)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        elif task is not None and not task.cancelled() and task.exception() is not None:
+            # The scheduled restart failed; ensure_running below tries again and reports it.
+            pass
+        if kind == "process_freeze" or record.get("signal") in ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
+            _send(_refs(record), signal.SIGCONT)
+            if kind == "process_freeze":
+                return
+        service = str(record["service"])
+        if ctx.services is not None:
+            try:
+                await ctx.services.ensure_running(service)
+            except Exception as exc:
+                raise RevertError(f"service {service!r} could not be started again: {exc}") from exc
+            return
+        # Started outside chaoslab: only its own supervisor can bring it back; wait for it.
+        deadline = time.monotonic() + self.external_restart_wait_s
+        while time.monotonic() < deadline:
+            if _running_pids(ctx, service):
+                return
+            await asyncio.sleep(0.2)
+        raise RevertError(
+            f"service {service!r} is not running and chaoslab did not launch it, so it cannot start it; "
+            "start it by hand"
+        )
+
+    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+        """No recorded process still stopped; after a kill or restart, the service runs."""
+        stopped: list[int] = []
+        for ref in _refs(record):
+            proc = ref.process()
+            if proc is None:
+                continue
+            try:
+                if proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP):
+                    stopped.append(ref.pid)
+            except psutil.NoSuchProcess:
+                continue
+        if stopped:
+            return f"process(es) {', '.join(map(str, stopped))} of {record['service']!r} are still stopped"
+        if record.get("kind") != "process_freeze" and not _running_pids(ctx, str(record["service"])):
+            return f"service {record['service']!r} is not running"
+        return None
+
+    def detail(self, record: LedgerRecord) -> dict[str, Any]:
+        """Which PIDs were signalled, with which signal."""
+        return {"signal": record.get("signal"), "pids": list(record.get("signalled", []))}
