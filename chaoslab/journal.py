@@ -43,6 +43,7 @@ def build_journal(
     revert_errors: list[str],
     load_profile: list[list[float]],
     error: str | None = None,
+    t0_wall: float | None = None,
 ) -> dict[str, Any]:
     """Assemble the journal document (plain JSON data)."""
     return {
@@ -55,6 +56,7 @@ def build_journal(
         "quick": quick,
         "started_at": started_at,
         "ended_at": ended_at,
+        "t0_wall": t0_wall,
         "host": dict(host),
         **timeline.to_journal_parts(),
         "load_profile": load_profile,

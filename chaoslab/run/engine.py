@@ -126,6 +126,7 @@ class _Run:
         self._notes_offset = 0
         self._timed_task: asyncio.Task[None] | None = None
         self.ended_early_at: float | None = None
+        self.t0_wall: float | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -213,6 +214,7 @@ class _Run:
         resources_mod = importlib.import_module("chaoslab.run.resources")
         assert self.launcher is not None
         self.clock = RunClock()
+        self.t0_wall = time.time()
         window_s = self.spec.steady_state.window
         self.recorder = recorder_mod.Recorder(window_s, self.clock)
         self.load = load_mod.LoadGenerator(
@@ -454,6 +456,7 @@ class _Run:
             revert_errors=self.revert_errors,
             load_profile=self._load_profile(timeline),
             error=self.error,
+            t0_wall=self.t0_wall,
         )
         report_dir = self.options.report_dir or Path("chaoslab-reports") / f"{self.spec.name}-{self.run_id}"
         journal_path = self.options.journal_path or report_dir / "journal.json"
