@@ -1,0 +1,75 @@
+"""``chaoslab report JOURNAL``: regenerate the HTML, JUnit and Markdown reports offline from a journal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chaoslab.errors import SpecError
+
+
+def read_journal(path: Path) -> dict[str, Any]:
+    """Read a journal file, or raise a one-line SpecError naming what is wrong with it."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("journal not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise SpecError("expected a journal JSON file, got a directory", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read journal: {exc}", file=str(path)) from None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise SpecError(f"expected a JSON journal, got invalid JSON ({exc})", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise SpecError(f"expected a JSON object at the top level, got {type(data).__name__}", file=str(path))
+    if "schema_version" not in data or not isinstance(data.get("experiment"), Mapping):
+        raise SpecError("not a chaoslab journal (no schema_version or experiment)", file=str(path))
+    return data
+
+
+@click.command("report")
+@click.argument("journal", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the HTML report.")
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML.")
+@click.option(
+    "--md",
+    "--summary-md",
+    "md_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the Markdown summary.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the machine summary on stdout.")
+@click.option(
+    "--exit-code/--no-exit-code",
+    default=False,
+    help="Exit with the run's exit code (0 pass, 1 fail, 3 aborted, 4 revert failed) instead of 0.",
+)
+def report_command(
+    journal: Path,
+    html_path: Path | None,
+    junit_path: Path | None,
+    md_path: Path | None,
+    as_json: bool,
+    exit_code: bool,
+) -> None:
+    """Render reports from a saved JOURNAL (no run, no network); without options, print the summary."""
+    from chaoslab.report import print_summary, summary_json, write_reports
+
+    data = read_journal(journal)
+    written = write_reports(data, html=html_path, junit=junit_path, markdown=md_path)
+    if as_json:
+        click.echo(json.dumps(summary_json(data), indent=2))
+    elif not written:
+        print_summary(data)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+    if exit_code:
+        code = summary_json(data)["exit_code"]
+        sys.exit(int(code))

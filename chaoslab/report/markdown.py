@@ -1,0 +1,114 @@
+"""The Markdown summary: for ``--summary-md``, ``$GITHUB_STEP_SUMMARY`` and pull-request comments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chaoslab.report.model import JournalView, Verdict, fmt_ms, fmt_pct, fmt_s
+
+VERDICT_ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ABORTED: "⚠️", Verdict.ERROR: "🛑"}
+CELL = {"h": "🟩", "d": "🟥", "n": "⬜"}
+MAX_CELLS = 48
+
+
+def compress_health(health: str, max_cells: int = MAX_CELLS) -> str:
+    """Shrink a health string to at most ``max_cells`` by grouping windows (any ``d`` wins, then ``h``)."""
+    if len(health) <= max_cells:
+        return health
+    group = -(-len(health) // max_cells)
+    out = []
+    for i in range(0, len(health), group):
+        chunk = health[i : i + group]
+        out.append("d" if "d" in chunk else ("h" if "h" in chunk else "n"))
+    return "".join(out)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def run_markdown(view: JournalView, *, level: int = 2) -> str:
+    """The summary of one run, with headings starting at ``level``."""
+    h = "#" * level
+    verdict = view.verdict
+    lines = [
+        f"{h} {VERDICT_ICON[verdict]} chaoslab `{view.name}`: **{verdict.value.upper()}** (exit {view.exit_code})",
+        "",
+    ]
+    if view.run_id:
+        lines += [f"run `{view.run_id}` · started {view.raw.get('started_at') or '?'} · {fmt_s(view.duration_s)}", ""]
+    cascade = view.cascade()
+    slos = view.slos()
+    held = sum(1 for s in slos if s.ok)
+    lines += [
+        "| recovery time | budget | from injection | time to impact | cascade | SLOs held |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {fmt_s(view.recovery_time_s) if view.recovered else 'not recovered'} | {fmt_s(view.recovery_budget_s)} "
+        f"| {fmt_s(view.recovery_from_injection_s)} | {fmt_s(view.time_to_impact_s)} "
+        f"| {'yes (' + str(len(cascade)) + ')' if cascade else 'no'} | {f'{held}/{len(slos)}' if slos else '—'} |",
+        "",
+    ]
+    problems = [*([f"aborted: {view.abort_reason}"] if view.abort_reason else [])]
+    problems += [f"revert failed: {e} — run `chaoslab rollback`" for e in view.revert_errors]
+    problems += view.reasons
+    if problems:
+        lines += [f"- {_cell(p)}" for p in dict.fromkeys(problems)] + [""]
+    if cascade:
+        lines += [
+            f"{h}# Cascade, in order of onset",
+            "",
+            "| signal | onset | peak p95 | peak error rate | end |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| `{c.signal}` | {fmt_s(c.onset_s)} | {fmt_ms(c.peak_p95_ms)} | {fmt_pct(c.peak_error_rate)} "
+            f"| {fmt_s(c.end_s)} |"
+            for c in cascade
+        ]
+        lines.append("")
+    if slos:
+        lines += [f"{h}# SLOs", "", "| signal | objective | observed | result |", "| --- | --- | --- | --- |"]
+        lines += [
+            f"| `{s.signal}` | {_cell(s.objective)} | {_cell(s.observed)} | {'✅ held' if s.ok else '❌ broken'} |"
+            for s in slos
+        ]
+        lines.append("")
+    health = view.health()
+    if health:
+        width = len(compress_health(max(health.values(), key=len)))
+        per = view.duration_s / width if width else view.window_s
+        lines += [f"{h}# Health over time (🟩 healthy 🟥 degraded ⬜ no data; {per:.3g}s per cell)", ""]
+        lines += ["| signal | onset | timeline |", "| --- | --- | --- |"]
+        for name in view.onset_order():
+            row = "".join(CELL.get(c, "⬜") for c in compress_health(health.get(name, "")))
+            lines.append(f"| `{name}` | {fmt_s(view.onset_of(name))} | {row} |")
+        lines.append("")
+    faults = view.faults()
+    if faults:
+        lines += [
+            f"{h}# Faults",
+            "",
+            "| fault | target | applied | reverted | check |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for f in faults:
+            check = {True: "✅ verified", False: "❌ FAILED", None: "—"}[f.revert_ok]
+            lines.append(
+                f"| {_cell(f.label)}: {_cell(f.description or f.kind)} | `{f.target}` | {fmt_s(f.injected_at_s)} "
+                f"| {fmt_s(f.reverted_at_s)} | {check} |"
+            )
+        lines.append("")
+    notes = view.notes()
+    if notes:
+        lines += [f"{h}# Notes", ""]
+        lines += [f"- **{fmt_s(n.t_s)}** {_cell(n.author)}: {_cell(n.text)}" for n in notes]
+        lines.append("")
+    if view.warnings:
+        lines += [f"{h}# Warnings", ""] + [f"- {_cell(w)}" for w in view.warnings] + [""]
+    return "\n".join(lines)
+
+
+def render_markdown(journal: Mapping[str, Any]) -> str:
+    """The Markdown summary of one run."""
+    return run_markdown(JournalView(journal))
