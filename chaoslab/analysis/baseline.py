@@ -1,0 +1,90 @@
+"""The baseline of a signal: its statistics over the baseline phase, and whether they are stable.
+
+Only baseline windows with at least ``min_samples`` attempts count. Latency percentiles are the
+**median of the window percentiles** (p50 of the window p50s, and so on): the band is compared with
+one window's p95 at a time, so the baseline is "a typical window", and the median keeps one
+unlucky window (a GC pause, a cold cache) from moving the band. The error rate is pooled (all
+errors / all attempts) and throughput is attempts per second over the windows with data.
+
+A baseline is *unstable* (a warning, not a failure) when it has fewer than
+:data:`MIN_STABLE_WINDOWS` windows with data, when the window p95s vary by more than
+:data:`UNSTABLE_P95_CV` (standard deviation / mean), or when more than
+:data:`UNSTABLE_SELF_DEGRADED` of the baseline's own windows fall outside the band derived from it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from chaoslab.analysis.health import has_data, judge
+from chaoslab.analysis.model import Band, BaselineStats, Health, rnd
+from chaoslab.timeline import WindowStats
+
+MIN_STABLE_WINDOWS = 3
+"""Fewer baseline windows with data than this and the baseline is not trusted."""
+
+UNSTABLE_P95_CV = 0.4
+"""Coefficient of variation of the window p95s above which the baseline is unstable."""
+
+UNSTABLE_SELF_DEGRADED = 0.1
+"""Fraction of baseline windows outside their own band above which the baseline is unstable."""
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def baseline_of(windows: Mapping[int, WindowStats], indices: range, min_samples: int, window_s: float) -> BaselineStats:
+    """Statistics over the windows at ``indices`` that hold at least ``min_samples`` attempts."""
+    used = [w for i in indices if has_data(w := windows.get(i), min_samples) and w is not None]
+    samples = sum(w.count for w in used)
+    errors = sum(w.error_count for w in used)
+    return BaselineStats(
+        windows=len(used),
+        samples=samples,
+        p50_ms=rnd(_median([w.p50_ms for w in used if w.p50_ms is not None]), 3),
+        p95_ms=rnd(_median([w.p95_ms for w in used if w.p95_ms is not None]), 3),
+        p99_ms=rnd(_median([w.p99_ms for w in used if w.p99_ms is not None]), 3),
+        error_rate=rnd(errors / samples) if samples else None,
+        throughput=rnd(samples / (len(used) * window_s)) if used else None,
+        stable=False,
+    )
+
+
+def assess_stability(
+    name: str, stats: BaselineStats, windows: Mapping[int, WindowStats], indices: range, band: Band
+) -> BaselineStats:
+    """``stats`` with ``stable`` and ``warning`` filled in (see the module docstring)."""
+    if stats.windows == 0:
+        return replace(
+            stats,
+            stable=False,
+            warning=f"no baseline data for {name} (no baseline window had {band.min_samples}+ samples)",
+        )
+    if stats.windows < MIN_STABLE_WINDOWS:
+        return replace(
+            stats,
+            stable=False,
+            warning=f"baseline of {name} has only {stats.windows} window(s) with data",
+        )
+    used = [w for i in indices if has_data(w := windows.get(i), band.min_samples) and w is not None]
+    p95s = [w.p95_ms for w in used if w.p95_ms is not None]
+    if len(p95s) >= 2:
+        mean = statistics.fmean(p95s)
+        cv = statistics.pstdev(p95s) / mean if mean > 0 else 0.0
+        if cv > UNSTABLE_P95_CV:
+            return replace(
+                stats,
+                stable=False,
+                warning=f"baseline of {name} is unstable: p95 varies {cv * 100:.0f}% between windows",
+            )
+    outside = sum(1 for w in used if judge(w, band) is Health.DEGRADED)
+    if outside > UNSTABLE_SELF_DEGRADED * len(used):
+        return replace(
+            stats,
+            stable=False,
+            warning=f"baseline of {name} is unstable: {outside} of {len(used)} baseline windows are outside its band",
+        )
+    return replace(stats, stable=True, warning=None)

@@ -1,0 +1,90 @@
+"""Where things are in a run, in window indices: baseline windows, injection, removal, judged range.
+
+Window ``i`` covers ``[i × window_s, (i + 1) × window_s)`` of run time. A window is *in* the
+baseline when it lies wholly inside the baseline phase (a window straddling the fault's start
+would mix faulted samples into the baseline); the judged range (impact, cascade, SLOs) takes every
+window that *overlaps* the fault or recovery phase, so a window holding the injection counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from chaoslab.timeline import Timeline
+
+EPS = 1e-9
+"""Slack for float phase boundaries that sit on a window edge (0.1 × 3 is not 0.3)."""
+
+
+def overlapping(t0_s: float, t1_s: float, window_s: float) -> range:
+    """Indices of windows that overlap ``[t0_s, t1_s)``."""
+    if t1_s <= t0_s:
+        return range(0)
+    first = max(0, math.floor(t0_s / window_s + EPS))
+    return range(first, max(first, math.ceil(t1_s / window_s - EPS)))
+
+
+def inside(t0_s: float, t1_s: float, window_s: float) -> range:
+    """Indices of windows wholly inside ``[t0_s, t1_s)``."""
+    first = max(0, math.ceil(t0_s / window_s - EPS))
+    return range(first, max(first, math.floor(t1_s / window_s + EPS)))
+
+
+@dataclass(frozen=True, slots=True)
+class RunFrame:
+    """The run's landmarks, computed once from the timeline."""
+
+    window_s: float
+    n_windows: int
+    baseline: range
+    """Windows wholly inside the baseline phase (overlapping ones if none fits wholly)."""
+    injected_s: float | None
+    """First injection (``injected_at_s``), else the fault phase's start; None if no fault ran."""
+    removed_s: float | None
+    """Latest ``reverted_at_s``, else the fault phase's end; None if no fault ran."""
+    judged: range
+    """Windows overlapping [fault start, recovery end): impact, cascade and SLOs look here."""
+    after_removal: range
+    """Windows starting at or after ``removed_s``, to the end of the data: recovery looks here."""
+
+    def start_s(self, index: int) -> float:
+        """Start of window ``index`` in run time."""
+        return index * self.window_s
+
+    def end_s(self, index: int) -> float:
+        """End of window ``index`` in run time."""
+        return (index + 1) * self.window_s
+
+    @classmethod
+    def of(cls, timeline: Timeline) -> RunFrame:
+        """The frame of ``timeline``."""
+        w = timeline.window_s
+        last = max((win.index for s in timeline.signals.values() for win in s.windows), default=-1)
+        n_windows = max(last + 1, math.floor(timeline.duration_s / w + EPS))
+
+        base = timeline.phase("baseline")
+        baseline = range(0)
+        if base is not None:
+            baseline = inside(base.start_s, base.end_s, w) or overlapping(base.start_s, base.end_s, w)
+
+        fault = timeline.phase("fault")
+        injections = [f.injected_at_s for f in timeline.faults if f.injected_at_s is not None]
+        reverts = [f.reverted_at_s for f in timeline.faults if f.reverted_at_s is not None]
+        injected_s = min(injections) if injections else (fault.start_s if fault else None)
+        removed_s = max(reverts) if reverts else (fault.end_s if fault else None)
+        if injected_s is not None and removed_s is not None and removed_s < injected_s:
+            removed_s = injected_s
+
+        judged = range(0)
+        after_removal = range(0)
+        if injected_s is not None:
+            start = min(injected_s, fault.start_s) if fault else injected_s
+            recovery = timeline.phase("recovery")
+            end = recovery.end_s if recovery is not None else n_windows * w
+            span = overlapping(start, end, w)
+            judged = range(span.start, max(span.start, min(span.stop, n_windows)))
+        if removed_s is not None:
+            first = max(0, math.ceil(removed_s / w - EPS))
+            after_removal = range(first, max(first, n_windows))
+        return cls(w, n_windows, baseline, injected_s, removed_s, judged, after_removal)

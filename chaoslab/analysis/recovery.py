@@ -1,0 +1,95 @@
+"""Recovery time: from fault removal to the start of the first lasting run of healthy windows.
+
+Windows starting at or after the removal (the latest ``reverted_at_s``, else the fault phase's
+end) are scanned. A window is *healthy across all signals* when
+
+- no signal is degraded in it,
+- no load signal that had load is without data: a load window with fewer than ``min_samples``
+  completed attempts while at least ``min_samples`` were offered breaks the run (requests were
+  due but did not complete — a hung service looks like this); a load window that was simply not
+  offered enough requests (or is absent) is neutral,
+- a probe window without a result is neutral (probes may run less often than windows), and
+- at least one signal is healthy in it (a window where nothing was measured proves nothing).
+
+The run must last ``stable_for`` (``ceil(stable_for / window_s)`` windows, at least one), must be
+fully observed, and every probe that reported after the removal must report healthy at least once
+within it. Recovery time = start of the run − removal, which must be within the budget; otherwise
+the system did not recover (``None``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from chaoslab.analysis.frame import EPS, RunFrame
+from chaoslab.analysis.health import has_data
+from chaoslab.analysis.model import Health
+from chaoslab.timeline import SignalKind, WindowStats
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One signal as recovery sees it: its kind, windows, health string and minimum samples."""
+
+    name: str
+    kind: SignalKind
+    windows: Mapping[int, WindowStats]
+    health: str
+    min_samples: int
+
+
+def _blocks(track: Track, index: int) -> bool:
+    state = track.health[index]
+    if state == Health.DEGRADED.value:
+        return True
+    if state == Health.NO_DATA.value and track.kind is SignalKind.LOAD:
+        window = track.windows.get(index)
+        return window is not None and window.offered >= track.min_samples
+    return False
+
+
+def window_ok(tracks: Sequence[Track], index: int) -> bool:
+    """Whether window ``index`` is healthy across all signals (see the module docstring)."""
+    if any(_blocks(t, index) for t in tracks):
+        return False
+    return any(t.health[index] == Health.HEALTHY.value for t in tracks)
+
+
+def stable_windows(stable_for_s: float, window_s: float) -> int:
+    """How many consecutive windows make ``stable_for_s``."""
+    return max(1, math.ceil(stable_for_s / window_s - EPS))
+
+
+def recovery_start(tracks: Sequence[Track], frame: RunFrame, stable_for_s: float, budget_s: float) -> int | None:
+    """Index of the first window of the first lasting healthy run within the budget, else None."""
+    if frame.removed_s is None or not tracks:
+        return None
+    need = stable_windows(stable_for_s, frame.window_s)
+    probes = [
+        t
+        for t in tracks
+        if t.kind is SignalKind.PROBE and any(has_data(t.windows.get(i), t.min_samples) for i in frame.after_removal)
+    ]
+    index = frame.after_removal.start
+    stop = frame.after_removal.stop
+    while index < stop:
+        if frame.start_s(index) - frame.removed_s > budget_s + EPS:
+            return None
+        if not window_ok(tracks, index):
+            index += 1
+            continue
+        end = index
+        while end < stop and window_ok(tracks, end):
+            end += 1
+        # [index, end) is a maximal healthy segment; it is established at the later of its
+        # stable_for mark and the first healthy result of every probe
+        established = index + need - 1
+        for probe in probes:
+            first_h = next((i for i in range(index, end) if probe.health[i] == Health.HEALTHY.value), None)
+            established = max(established, end if first_h is None else first_h)
+        if established < end:
+            return index
+        index = end
+    return None

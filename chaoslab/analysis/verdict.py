@@ -1,0 +1,85 @@
+"""The verdict and its reasons (design.md §2, exit codes §3).
+
+``error`` (the harness failed) wins over ``aborted`` (a safety stop), which wins over the
+hypothesis: pass when there is no cascade, recovery came within budget and every SLO held, else
+fail. A timeline in which no fault ran, or with no signals, cannot be judged: ``error``. A failed
+revert leaves the verdict as it is but makes the exit code 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chaoslab.analysis.model import CascadeEntry, SloResult, Verdict, exit_code_for
+from chaoslab.units import format_duration
+
+REVERT_FAILED_REASON = "a revert failed: something may still be broken; run `chaoslab rollback`"
+
+
+def decide(
+    *,
+    cascade: Sequence[CascadeEntry],
+    recovery_time_s: float | None,
+    budget_s: float,
+    stable_for_s: float,
+    slos: Sequence[SloResult],
+    fault_ran: bool,
+    has_signals: bool,
+    aborted: str | None = None,
+    error: str | None = None,
+    revert_failed: bool = False,
+) -> tuple[Verdict, tuple[str, ...], int]:
+    """The verdict, the reasons for it, and the exit code."""
+    verdict, reasons = _judge(
+        cascade=cascade,
+        recovery_time_s=recovery_time_s,
+        budget_s=budget_s,
+        stable_for_s=stable_for_s,
+        slos=slos,
+        fault_ran=fault_ran,
+        has_signals=has_signals,
+        aborted=aborted,
+        error=error,
+    )
+    if revert_failed:
+        reasons.append(REVERT_FAILED_REASON)
+    return verdict, tuple(reasons), exit_code_for(verdict, revert_failed)
+
+
+def _judge(
+    *,
+    cascade: Sequence[CascadeEntry],
+    recovery_time_s: float | None,
+    budget_s: float,
+    stable_for_s: float,
+    slos: Sequence[SloResult],
+    fault_ran: bool,
+    has_signals: bool,
+    aborted: str | None,
+    error: str | None,
+) -> tuple[Verdict, list[str]]:
+    if error is not None:
+        return Verdict.ERROR, [f"error: {error}"]
+    if aborted is not None:
+        return Verdict.ABORTED, [f"aborted: {aborted}"]
+    if not has_signals:
+        return Verdict.ERROR, ["the timeline has no signals: nothing to judge"]
+    if not fault_ran:
+        return Verdict.ERROR, ["no fault was injected: nothing to judge"]
+    failures: list[str] = []
+    for entry in cascade:
+        failures.append(
+            f"cascade: {entry.signal} degraded from {entry.onset_s:.1f}s to {entry.end_s:.1f}s (not in expected impact)"
+        )
+    budget = format_duration(budget_s)
+    if recovery_time_s is None:
+        failures.append(f"not recovered within the {budget} budget (no {format_duration(stable_for_s)} of health)")
+    broken = [s for s in slos if not s.ok]
+    for slo in broken:
+        failures.append(f"SLO broken: {slo.signal} {slo.objective} (observed {slo.observed})")
+    if failures:
+        return Verdict.FAIL, failures
+    reasons = ["no cascade", f"recovered in {recovery_time_s:.1f}s (budget {budget})"]
+    if slos:
+        reasons.append(f"all {len(slos)} SLO objective(s) held")
+    return Verdict.PASS, reasons

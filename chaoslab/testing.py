@@ -1,0 +1,521 @@
+"""Public test helpers: a fake clock, readable synthetic timelines, an experiment builder, a fake fault.
+
+Timelines are drawn one character per window, the same letters analysis writes in ``health``::
+
+    from chaoslab.testing import TimelineBuilder, experiment_spec
+
+    timeline = (
+        TimelineBuilder(window_s=1.0)
+        .phases(warmup=2, baseline=10, fault=5, recovery=13)   # lengths in seconds, in order
+        .fault()                                               # on/off at the fault phase's edges
+        .signal("api:search",    "hh hhhhhhhhhh ddddd ddhhhhhhhhhhh")
+        .signal("api:documents", "hh hhhhhhhhhh hhhhh hhhhhhhhhhhhh")
+        .probe("probe:vector",   "hh hhhhhhhhhh xxxxx hhhhhhhhhhhhh")
+        .build()
+    )
+    analysis = analyse(timeline, experiment_spec(expected_impact=["api:search"]))
+
+Spaces and ``|`` are ignored. Pure: nothing here touches the network, files or the real clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.spec.experiment import ExperimentSpec
+from chaoslab.spec.faults import FaultBase
+from chaoslab.timeline import FaultRecord, PhaseSpan, Signal, SignalKind, Timeline, WindowStats
+
+__all__ = [
+    "FakeClock",
+    "FakeFaultDriver",
+    "FaultCall",
+    "LoadPalette",
+    "ProbePalette",
+    "TimelineBuilder",
+    "experiment_spec",
+    "signal_windows",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# clock
+
+
+class FakeClock:
+    """A :class:`chaoslab.run.clock.Clock` whose time moves only when told to (or, with
+    ``autojump``, as soon as every task is waiting on it). Nothing sleeps for real.
+
+    >>> clock = FakeClock()
+    >>> clock.advance(2.5)
+    >>> clock.now()
+    2.5
+    """
+
+    def __init__(self, start: float = 0.0, *, autojump: bool = True, idle_passes: int = 20) -> None:
+        self._now = float(start)
+        self.autojump = autojump
+        self.idle_passes = idle_passes
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._jumper: asyncio.Task[None] | None = None
+        self.sleeps: list[float] = []
+        """Every deadline asked for, in order (to assert on a schedule)."""
+
+    def now(self) -> float:
+        """The fake time in seconds."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` and wake every sleeper that is due."""
+        if seconds < 0:
+            raise ValueError(f"time only moves forward; got advance({seconds})")
+        self._now += seconds
+        self._wake()
+
+    def set(self, t: float) -> None:
+        """Move time forward to ``t`` and wake every sleeper that is due."""
+        self.advance(max(0.0, t - self._now))
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Return once the fake time reaches ``deadline`` (at once if it already has)."""
+        self.sleeps.append(deadline)
+        if deadline <= self._now:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), future))
+        if self.autojump and (self._jumper is None or self._jumper.done()):
+            self._jumper = asyncio.get_running_loop().create_task(self._jump())
+        await future
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of fake time."""
+        await self.sleep_until(self._now + seconds)
+
+    @property
+    def pending(self) -> int:
+        """How many sleepers are waiting."""
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+    def _wake(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+
+    async def _jump(self) -> None:
+        # Let every ready task run (and perhaps register an earlier deadline) before time jumps
+        # to the earliest one; repeat while anyone sleeps.
+        while self._sleepers:
+            for _ in range(self.idle_passes):
+                await asyncio.sleep(0)
+            self._sleepers = [s for s in self._sleepers if not s[2].done()]
+            heapq.heapify(self._sleepers)
+            if not self._sleepers:
+                return
+            self._now = max(self._now, self._sleepers[0][0])
+            self._wake()
+
+
+# ---------------------------------------------------------------------------------------------
+# windows and timelines
+
+
+def signal_windows(
+    *,
+    p95_ms: Sequence[float | None],
+    count: int | Sequence[int] = 20,
+    errors: int | Sequence[int] = 0,
+    offered: int | Sequence[int] | None = None,
+    start_index: int = 0,
+    window_s: float = 1.0,
+    error_class: str = "http_5xx",
+) -> tuple[WindowStats, ...]:
+    """Windows from parallel lists (a scalar applies to every window); p50 = p95/2, p99 = 1.5 × p95.
+
+    >>> [w.p95_ms for w in signal_windows(p95_ms=[10, 12, 800])]
+    [10, 12, 800]
+    """
+    n = len(p95_ms)
+
+    def each(value: int | Sequence[int] | None, default: int) -> list[int]:
+        if value is None:
+            return [default] * n
+        if isinstance(value, int):
+            return [value] * n
+        if len(value) != n:
+            raise ValueError(f"expected {n} values to match p95_ms, got {len(value)}")
+        return list(value)
+
+    counts = each(count, 20)
+    errs = each(errors, 0)
+    offers = each(offered, 0) if offered is not None else counts
+    out = []
+    for k in range(n):
+        p95 = p95_ms[k]
+        index = start_index + k
+        out.append(
+            WindowStats(
+                index=index,
+                start_s=index * window_s,
+                count=counts[k],
+                ok=counts[k] - errs[k],
+                errors={error_class: errs[k]} if errs[k] else {},
+                p50_ms=None if p95 is None or not counts[k] else p95 / 2,
+                p95_ms=None if not counts[k] else p95,
+                p99_ms=None if p95 is None or not counts[k] else p95 * 1.5,
+                max_ms=None if p95 is None or not counts[k] else p95 * 2,
+                mean_ms=None if p95 is None or not counts[k] else p95 / 2,
+                offered=offers[k],
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPalette:
+    """What each pattern letter means for a load signal (one request class).
+
+    ``h`` healthy · ``d`` slow (degraded latency) · ``e`` half the attempts fail · ``x`` every
+    attempt fails · ``n`` load offered but too few attempts completed · ``l`` light load (too
+    few offered) · ``.`` no window at all.
+    """
+
+    count: int = 20
+    healthy_p95_ms: float = 10.0
+    slow_p95_ms: float = 800.0
+    error_class: str = "http_5xx"
+    letters: ClassVar[str] = "hdexnl."
+
+    def window(self, letter: str, index: int, window_s: float) -> WindowStats | None:
+        """The window drawn by ``letter``."""
+        count, errors, p95, offered = self.count, 0, self.healthy_p95_ms, self.count
+        if letter == "h":
+            pass
+        elif letter == "d":
+            p95 = self.slow_p95_ms
+        elif letter == "e":
+            errors = count // 2
+        elif letter == "x":
+            errors = count
+        elif letter == "n":
+            count = 2
+        elif letter == "l":
+            count = offered = 2
+        elif letter == ".":
+            return None
+        else:
+            raise ValueError(f"unknown load letter {letter!r}; use one of {self.letters!r}")
+        return signal_windows(
+            p95_ms=[p95],
+            count=count,
+            errors=errors,
+            offered=offered,
+            start_index=index,
+            window_s=window_s,
+            error_class=self.error_class,
+        )[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePalette:
+    """What each pattern letter means for a probe signal: one probe result per window.
+
+    ``h`` probe passed · ``x`` probe failed (refused) · ``d`` probe passed but slowly · ``.``
+    no probe in the window.
+    """
+
+    healthy_ms: float = 2.0
+    slow_ms: float = 900.0
+    letters: ClassVar[str] = "hxd."
+
+    def window(self, letter: str, index: int, window_s: float) -> WindowStats | None:
+        """The window drawn by ``letter``."""
+        if letter == ".":
+            return None
+        if letter not in self.letters:
+            raise ValueError(f"unknown probe letter {letter!r}; use one of {self.letters!r}")
+        latency = self.slow_ms if letter == "d" else self.healthy_ms
+        failed = letter == "x"
+        return WindowStats(
+            index=index,
+            start_s=index * window_s,
+            count=1,
+            ok=0 if failed else 1,
+            errors={"refused": 1} if failed else {},
+            p50_ms=latency,
+            p95_ms=latency,
+            p99_ms=latency,
+            max_ms=latency,
+            mean_ms=latency,
+        )
+
+
+def _letters(pattern: str) -> str:
+    return "".join(c for c in pattern if c not in " |\n\t")
+
+
+@dataclass
+class TimelineBuilder:
+    """Builds a :class:`~chaoslab.timeline.Timeline` from phase lengths and one letter per window."""
+
+    window_s: float = 1.0
+    load: LoadPalette = field(default_factory=LoadPalette)
+    probe_palette: ProbePalette = field(default_factory=ProbePalette)
+    _phases: list[PhaseSpan] = field(default_factory=list)
+    _faults: list[FaultRecord] = field(default_factory=list)
+    _signals: dict[str, Signal] = field(default_factory=dict)
+    _duration_s: float | None = None
+
+    def phases(self, **lengths_s: float) -> TimelineBuilder:
+        """Consecutive phases from t=0, lengths in seconds, in the order given (zero-length kept).
+
+        ``.phases(warmup=2, baseline=10, fault=5, recovery=13)``
+        """
+        t = 0.0
+        self._phases = []
+        for name, length in lengths_s.items():
+            self._phases.append(PhaseSpan(name, t, t + length))
+            t += length
+        return self
+
+    def phase(self, name: str, start_s: float, end_s: float) -> TimelineBuilder:
+        """Add one phase at explicit times."""
+        self._phases.append(PhaseSpan(name, start_s, end_s))
+        return self
+
+    def fault(
+        self,
+        *,
+        injected_at_s: float | None = None,
+        reverted_at_s: float | None = None,
+        kind: str = "latency",
+        target: str = "api->vector",
+        revert_ok: bool | None = True,
+        never_injected: bool = False,
+        never_reverted: bool = False,
+    ) -> TimelineBuilder:
+        """Add a fault record; times default to the fault phase's start and end."""
+        phase = next((p for p in self._phases if p.name == "fault"), None)
+        if injected_at_s is None and not never_injected:
+            injected_at_s = phase.start_s if phase else None
+        if reverted_at_s is None and not never_reverted:
+            reverted_at_s = phase.end_s if phase else None
+        self._faults.append(
+            FaultRecord(
+                kind=kind,
+                target=target,
+                description=f"{kind} on {target}",
+                injected_at_s=injected_at_s,
+                reverted_at_s=reverted_at_s,
+                revert_ok=None if never_reverted else revert_ok,
+            )
+        )
+        return self
+
+    def signal(
+        self,
+        name: str,
+        pattern: str = "",
+        *,
+        service: str | None = None,
+        windows: Sequence[WindowStats] = (),
+        override: Mapping[int, Mapping[str, Any]] | None = None,
+    ) -> TimelineBuilder:
+        """A load signal drawn by ``pattern`` (see :class:`LoadPalette`) and/or explicit ``windows``.
+
+        ``override`` replaces fields of chosen windows: ``override={31: {"p95_ms": 2400.0}}``.
+        """
+        return self._add(name, SignalKind.LOAD, pattern, service, windows, override, self.load)
+
+    def probe(
+        self,
+        name: str,
+        pattern: str = "",
+        *,
+        service: str | None = None,
+        windows: Sequence[WindowStats] = (),
+        override: Mapping[int, Mapping[str, Any]] | None = None,
+    ) -> TimelineBuilder:
+        """A probe signal drawn by ``pattern`` (see :class:`ProbePalette`)."""
+        if service is None and name.startswith("probe:"):
+            service = name.partition(":")[2]
+        return self._add(name, SignalKind.PROBE, pattern, service, windows, override, self.probe_palette)
+
+    def duration(self, seconds: float) -> TimelineBuilder:
+        """Set the run's duration (default: the end of the last phase or window)."""
+        self._duration_s = seconds
+        return self
+
+    def build(self) -> Timeline:
+        """The timeline."""
+        ends = [p.end_s for p in self._phases]
+        ends += [(w.index + 1) * self.window_s for s in self._signals.values() for w in s.windows]
+        duration = self._duration_s if self._duration_s is not None else max(ends, default=0.0)
+        return Timeline(
+            window_s=self.window_s,
+            signals=dict(self._signals),
+            phases=tuple(self._phases),
+            faults=tuple(self._faults),
+            duration_s=duration,
+        )
+
+    def _add(
+        self,
+        name: str,
+        kind: SignalKind,
+        pattern: str,
+        service: str | None,
+        windows: Sequence[WindowStats],
+        override: Mapping[int, Mapping[str, Any]] | None,
+        palette: LoadPalette | ProbePalette,
+    ) -> TimelineBuilder:
+        drawn: dict[int, WindowStats] = {}
+        for index, letter in enumerate(_letters(pattern)):
+            window = palette.window(letter, index, self.window_s)
+            if window is not None:
+                drawn[index] = window
+        for window in windows:
+            drawn[window.index] = window
+        for index, fields in (override or {}).items():
+            base = drawn.get(index) or WindowStats(index=index, start_s=index * self.window_s)
+            drawn[index] = replace(base, **fields)
+        self._signals[name] = Signal(name, kind, service, tuple(drawn[i] for i in sorted(drawn)))
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# experiments
+
+
+def _deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def experiment_spec(**overrides: Any) -> ExperimentSpec:
+    """A valid :class:`ExperimentSpec` for tests; keyword arguments are deep-merged over the defaults.
+
+    Defaults: load ``api:search`` and ``api:documents`` at 20/s, phases 2s/10s/5s, one 500 ms
+    latency fault on ``api->vector``, ``expected_impact: [api:search]``, recovery budget 30s with
+    ``stable_for`` 5s, window 1s, ``min_samples`` 5, ``sustained`` 2s.
+
+    >>> experiment_spec(recovery={"stable_for": "2s"}).recovery.stable_for
+    2.0
+    """
+    base: dict[str, Any] = {
+        "name": "test-experiment",
+        "topology": "demo",
+        "load": {
+            "rate": "20/s",
+            "mix": [
+                {"name": "search", "signal": "api:search", "method": "POST", "url": "http://127.0.0.1:9/search"},
+                {"name": "documents", "signal": "api:documents", "url": "http://127.0.0.1:9/documents/1"},
+            ],
+        },
+        "phases": {"warmup": "2s", "baseline": "10s", "fault": "5s"},
+        "faults": [{"kind": "latency", "target": "api->vector", "latency": "500ms"}],
+        "steady_state": {"window": "1s", "min_samples": 5, "sustained": "2s"},
+        "expected_impact": ["api:search"],
+        "recovery": {"budget": "30s", "stable_for": "5s"},
+    }
+    return ExperimentSpec.model_validate(_deep_merge(base, overrides))
+
+
+# ---------------------------------------------------------------------------------------------
+# faults
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCall:
+    """One call the engine made on a :class:`FakeFaultDriver`."""
+
+    method: str
+    """``prepare``, ``apply``, ``revert`` or ``check_reverted``."""
+    label: str
+    t: float | None = None
+    """The fake clock's time at the call, when the driver has a clock."""
+
+
+class FakeFaultDriver(FaultDriver):
+    """A fault driver that changes nothing and records every call, for the engine's unit tests.
+
+    It can be told to fail: ``fail_apply`` (apply raises), ``fail_revert`` (the first N reverts
+    raise), ``still_broken`` (``check_reverted`` reports the fault as still there).
+
+    >>> driver = FakeFaultDriver()
+    >>> driver.kinds
+    ('latency',)
+    """
+
+    kinds: ClassVar[tuple[str, ...]] = ("latency",)
+
+    def __init__(
+        self,
+        *,
+        kinds: Sequence[str] | None = None,
+        clock: FakeClock | None = None,
+        fail_apply: bool = False,
+        fail_revert: int = 0,
+        still_broken: str | None = None,
+    ) -> None:
+        if kinds is not None:
+            # an instance attribute shadows the class-level kinds, so one test can fake any kind
+            setattr(self, "kinds", tuple(kinds))  # noqa: B010
+        self.clock = clock
+        self.fail_apply = fail_apply
+        self.fail_revert = fail_revert
+        self.still_broken = still_broken
+        self.calls: list[FaultCall] = []
+        self.active: set[str] = set()
+        """Labels of faults applied and not yet reverted."""
+
+    def _record(self, method: str, label: str) -> None:
+        self.calls.append(FaultCall(method, label, self.clock.now() if self.clock else None))
+
+    def methods(self, label: str | None = None) -> list[str]:
+        """The methods called, in order (for one label, or all)."""
+        return [c.method for c in self.calls if label is None or c.label == label]
+
+    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+        """The ledger record: the label, kind and target."""
+        self._record("prepare", label)
+        return {"driver": "fake", "label": label, "kind": getattr(fault, "kind", "?"), "target": fault.target}
+
+    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+        """Mark the fault active (or raise when told to fail)."""
+        label = str(record["label"])
+        self._record("apply", label)
+        if self.fail_apply:
+            raise RuntimeError(f"fake apply of {label} failed")
+        self.active.add(label)
+        return {**record, "applied": True}
+
+    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+        """Mark the fault inactive; idempotent (or raise the first ``fail_revert`` times)."""
+        label = str(record["label"])
+        self._record("revert", label)
+        if self.fail_revert > 0:
+            self.fail_revert -= 1
+            raise RuntimeError(f"fake revert of {label} failed")
+        self.active.discard(label)
+
+    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+        """``still_broken`` if set, else whether the fault is still active."""
+        label = str(record["label"])
+        self._record("check_reverted", label)
+        if self.still_broken is not None:
+            return self.still_broken
+        return f"{label} is still applied" if label in self.active else None
