@@ -1,0 +1,468 @@
+"""The open-loop load generator: requests go at their scheduled times, whatever the target does.
+
+Each request's *intended* send time comes from the arrival schedule (a profile, see
+:mod:`chaoslab.run.profiles`); the generator wakes in ≥ 1 ms ticks, hands every request that
+is due to a connection pool (the lean HTTP/1.1 client for ``http://``, aiohttp for
+``https://``), and records ``done − intended`` into the recorder. A stalled target therefore
+shows up as latency, not as a lower rate (no coordinated omission); a request that waits for a
+free connection carries that wait too. Requests beyond ``max_in_flight`` are not sent: they
+are counted as offered but unsent, never dropped silently.
+
+The generator watches itself: per window, how late it dispatched (lag), its process CPU and
+whether it kept up; windows where it did not are flagged ``saturated`` so that nobody reads
+the generator's own queue as the target's latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from chaoslab.errors import HarnessError
+from chaoslab.run.clock import RunClock
+from chaoslab.run.histogram import LatencyHistogram
+from chaoslab.run.http import Exchange, HttpPool, request_head, split_origin
+from chaoslab.run.profiles import ArrivalSchedule, Profile, profile_from_spec
+from chaoslab.run.recorder import Recorder
+from chaoslab.run.templating import JsonTemplate, Template, compile_json, compile_template
+from chaoslab.spec.experiment import LoadSpec, LoginSpec, RequestSpec
+from chaoslab.spec.loading import resolve_runtime_refs
+from chaoslab.timeline import ErrorClass, GeneratorWindow, SignalKind
+
+TICK_S = 0.001
+"""The scheduler's shortest sleep: uvloop turns shorter sleeps into busy spins (measurement-notes.md)."""
+
+SATURATED_LAG_MS = 10.0
+"""A window whose dispatch lag p99 exceeds this is flagged saturated: the generator fell behind."""
+
+SATURATED_CPU_PERCENT = 90.0
+"""A window in which the generator's process used more CPU than this is flagged saturated."""
+
+
+def classify_status(status: int, expect: tuple[int, ...] = ()) -> ErrorClass | None:
+    """The error class of an HTTP status (None for success); ``expect`` lists the only good statuses."""
+    if expect:
+        if status in expect:
+            return None
+    elif status < 400:
+        return None
+    if status == 429:
+        return ErrorClass.HTTP_429
+    if status >= 500:
+        return ErrorClass.HTTP_5XX
+    if status >= 400:
+        return ErrorClass.HTTP_4XX
+    return ErrorClass.CHECK
+
+
+def classify_exception(exc: BaseException) -> ErrorClass:
+    """The error class of a transport exception (aiohttp's or the socket's)."""
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return ErrorClass.TIMEOUT
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ErrorClass.REFUSED if isinstance(exc.os_error, ConnectionRefusedError) else ErrorClass.TRANSPORT
+    if isinstance(exc, ConnectionRefusedError):
+        return ErrorClass.REFUSED
+    if isinstance(exc, ConnectionResetError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return ErrorClass.RESET
+    if isinstance(exc, aiohttp.ClientOSError) and isinstance(exc.__cause__ or exc, ConnectionResetError):
+        return ErrorClass.RESET
+    return ErrorClass.TRANSPORT
+
+
+@dataclass(frozen=True, slots=True)
+class _RequestClass:
+    """A request class compiled for sending: templates resolved, static bytes prebuilt."""
+
+    spec: RequestSpec
+    signal: str
+    service: str | None
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    target: Template
+    headers: Mapping[str, Template]
+    json_body: JsonTemplate | None
+    text_body: Template | None
+    static_payload: bytes | None
+    timeout_s: float
+
+    def body(self, rng: random.Random) -> bytes | None:
+        """The body bytes for one request (None for no body)."""
+        if self.json_body is not None:
+            return self.json_body.render_bytes(rng)
+        if self.text_body is not None:
+            return self.text_body.render(rng).encode()
+        return None
+
+    def header_values(self, rng: random.Random, extra: Mapping[str, str]) -> dict[str, str]:
+        """Headers for one request, with the login header added."""
+        out = {k: t.render(rng) for k, t in self.headers.items()}
+        if self.json_body is not None and not any(k.lower() == "content-type" for k in out):
+            out["Content-Type"] = "application/json"
+        out.update(extra)
+        return out
+
+    def payload(self, rng: random.Random, extra: Mapping[str, str]) -> bytes:
+        """The whole HTTP/1.1 request for one send."""
+        if self.static_payload is not None:
+            return self.static_payload
+        body = self.body(rng)
+        head = request_head(
+            self.spec.method,
+            self.target.render(rng),
+            self.host_header,
+            self.header_values(rng, extra),
+            len(body) if body is not None else None,
+        )
+        return head + body if body is not None else head
+
+
+def _service_of(url: str) -> str | None:
+    """``api`` for a URL written ``${service:api}/...`` (the signal's service), else None."""
+    if url.startswith("${service:"):
+        end = url.find("}")
+        return url[len("${service:") : end] if end > 0 else None
+    return None
+
+
+def compile_request(spec: RequestSpec, refs: Mapping[str, str], extra_headers: Mapping[str, str]) -> _RequestClass:
+    """Resolve a request class's references and prebuild its bytes when nothing varies per request."""
+    url = resolve_runtime_refs(spec.url, refs)
+    scheme, host, port, target_text = split_origin(url)
+    default_port = 443 if scheme == "https" else 80
+    host_header = host if port == default_port else f"{host}:{port}"
+    target = compile_template(target_text)
+    headers = {k: compile_template(v, refs) for k, v in spec.headers.items()}
+    json_body = compile_json(spec.json_body, refs) if spec.json_body is not None else None
+    text_body = compile_template(spec.body, refs) if spec.body is not None else None
+    cls = _RequestClass(
+        spec=spec,
+        signal=spec.signal_name,
+        service=_service_of(spec.url),
+        scheme=scheme,
+        host=host,
+        port=port,
+        host_header=host_header,
+        target=target,
+        headers=headers,
+        json_body=json_body,
+        text_body=text_body,
+        static_payload=None,
+        timeout_s=float(spec.timeout),
+    )
+    static = (
+        target.is_static
+        and all(t.is_static for t in headers.values())
+        and (json_body is None or json_body.is_static)
+        and (text_body is None or text_body.is_static)
+    )
+    if static:
+        rng = random.Random(0)
+        return _replace_payload(cls, cls.payload(rng, extra_headers))
+    return cls
+
+
+def _replace_payload(cls: _RequestClass, payload: bytes) -> _RequestClass:
+    return _RequestClass(**{**{f: getattr(cls, f) for f in cls.__dataclass_fields__}, "static_payload": payload})
+
+
+class _GenWindow:
+    """The generator's tallies for one window."""
+
+    __slots__ = ("lag", "offered", "sent")
+
+    def __init__(self) -> None:
+        self.offered = 0
+        self.sent = 0
+        self.lag = LatencyHistogram(2)
+
+
+class LoadGenerator:
+    """An open-loop generator for one :class:`LoadSpec`, recording into a :class:`Recorder`."""
+
+    def __init__(
+        self,
+        spec: LoadSpec,
+        refs: Mapping[str, str],
+        recorder: Recorder,
+        clock: RunClock,
+        *,
+        seed: int | None = None,
+        profile: Profile | None = None,
+    ) -> None:
+        self.spec = spec
+        self.refs = dict(refs)
+        self.recorder = recorder
+        self.clock = clock
+        self.window_s = recorder.window_s
+        self._seed = seed if seed is not None else spec.seed
+        self.rng = random.Random(self._seed)
+        self._profile = profile
+        self._classes: list[_RequestClass] = []
+        self._cum_weights: list[float] = []
+        self._extra_headers: dict[str, str] = {}
+        self._pools: dict[tuple[str, int], HttpPool] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._deadlines: dict[float, deque[Exchange]] = {}
+        self._in_flight = 0
+        self._gen: dict[int, _GenWindow] = {}
+        self._marks: dict[int, tuple[float, float]] = {}
+        self._finished: list[GeneratorWindow] = []
+        self.max_timeout_s = max(float(r.timeout) for r in spec.mix)
+        recorder.expect_latency_up_to(self.max_timeout_s)
+        for request in spec.mix:
+            recorder.declare(request.signal_name, kind=SignalKind.LOAD, service=_service_of(request.url))
+
+    # ----------------------------------------------------------------- setup
+
+    async def login(self) -> dict[str, str]:
+        """Run the login step (if any) and return the header to add to every request."""
+        login = self.spec.login
+        if login is None:
+            return {}
+        return await _login(login, self.refs)
+
+    def _compile(self) -> None:
+        self._classes = [compile_request(r, self.refs, self._extra_headers) for r in self.spec.mix]
+        total = 0.0
+        self._cum_weights = []
+        for request in self.spec.mix:
+            total += request.weight
+            self._cum_weights.append(total)
+
+    def _pick(self) -> int:
+        if len(self._classes) == 1:
+            return 0
+        x = self.rng.random() * self._cum_weights[-1]
+        return min(bisect.bisect_right(self._cum_weights, x), len(self._classes) - 1)
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self, start_s: float, end_s: float) -> None:
+        """Send the profile's requests from run offset ``start_s`` to ``end_s``, then wait for answers (bounded)."""
+        if not math.isfinite(end_s) or end_s < start_s:
+            raise ValueError(f"expected a finite end after the start, got {start_s}..{end_s}")
+        self._extra_headers = await self.login()
+        self._compile()
+        profile = self._profile or profile_from_spec(self.spec.profile, self.spec.rate, begin_s=start_s)
+        schedule = ArrivalSchedule(profile, start_s, end_s)
+        clock = self.clock
+        try:
+            await clock.sleep_until_offset(start_s)
+            self._window_mark(int(clock.elapsed() // self.window_s))
+            while True:
+                now = clock.elapsed()
+                due = schedule.due(now)
+                if due:
+                    self._dispatch(due, now)
+                self._expire(now)
+                index = int(now // self.window_s)
+                if index not in self._gen:
+                    self._window_mark(index)
+                nxt = schedule.next_s
+                if nxt == math.inf:
+                    break
+                await asyncio.sleep(max(nxt - clock.elapsed(), TICK_S))
+            # Drain: answers may come until the largest timeout after the last send.
+            drain_until = clock.elapsed() + self.max_timeout_s + 0.05
+            while self._in_flight > 0 and clock.elapsed() < drain_until:
+                now = clock.elapsed()
+                self._expire(now)
+                index = int(now // self.window_s)
+                if index not in self._gen:
+                    self._window_mark(index)
+                await asyncio.sleep(0.005)
+            self._expire(math.inf)
+        finally:
+            self._window_mark(None)
+            await self._close()
+
+    def _dispatch(self, due: list[float], now: float) -> None:
+        recorder = self.recorder
+        gen = self._gen
+        window_s = self.window_s
+        max_in_flight = self.spec.max_in_flight
+        extra = self._extra_headers
+        rng = self.rng
+        for intended in due:
+            tag = self._pick()
+            cls = self._classes[tag]
+            gw = gen.get(int(intended // window_s))
+            if gw is None:
+                gw = gen[int(intended // window_s)] = _GenWindow()
+            gw.offered += 1
+            gw.lag.record(int((now - intended) * 1e6))
+            if self._in_flight >= max_in_flight:
+                recorder.offered(cls.signal, intended, sent=False)
+                continue
+            gw.sent += 1
+            recorder.offered(cls.signal, intended, sent=True)
+            deadline = intended + cls.timeout_s
+            exchange = Exchange(
+                cls.payload(rng, extra),
+                intended,
+                deadline,
+                tag,
+                is_head=cls.spec.method == "HEAD",
+            )
+            self._in_flight += 1
+            queue = self._deadlines.get(cls.timeout_s)
+            if queue is None:
+                queue = self._deadlines[cls.timeout_s] = deque()
+            queue.append(exchange)
+            if cls.scheme == "http":
+                self._pool(cls).submit(exchange)
+            else:
+                self._send_aiohttp(cls, exchange)
+
+    def _pool(self, cls: _RequestClass) -> HttpPool:
+        key = (cls.host, cls.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = HttpPool(
+                cls.host,
+                cls.port,
+                self._on_complete,
+                max_connections=self.spec.connections,
+                connect_timeout_s=self.max_timeout_s,
+            )
+        return pool
+
+    def _on_complete(self, exchange: Exchange, status: int | None, error: ErrorClass | None) -> None:
+        done = self.clock.elapsed()
+        self._in_flight -= 1
+        cls = self._classes[exchange.tag]
+        if error is None and status is not None:
+            error = classify_status(status, cls.spec.expect_status)
+        self.recorder.record(cls.signal, exchange.intended_s, done, error, service=cls.service)
+
+    def _expire(self, now: float) -> None:
+        """Fail every exchange whose deadline passed (deadlines per timeout are in dispatch order)."""
+        for queue in self._deadlines.values():
+            while queue and (queue[0].done or queue[0].deadline_s <= now):
+                exchange = queue.popleft()
+                if exchange.done:
+                    continue
+                cls = self._classes[exchange.tag]
+                pool = self._pools.get((cls.host, cls.port))
+                if pool is not None:
+                    pool.expire(exchange)
+                else:
+                    exchange.done = True
+                self._in_flight -= 1
+                done = min(now, exchange.deadline_s) if now != math.inf else exchange.deadline_s
+                self.recorder.record(cls.signal, exchange.intended_s, done, ErrorClass.TIMEOUT, service=cls.service)
+
+    # --------------------------------------------------------------- aiohttp
+
+    def _send_aiohttp(self, cls: _RequestClass, exchange: Exchange) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self.spec.connections)
+            self._session = aiohttp.ClientSession(connector=connector)
+        task = asyncio.get_running_loop().create_task(self._aiohttp_one(self._session, cls, exchange))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _aiohttp_one(self, session: aiohttp.ClientSession, cls: _RequestClass, exchange: Exchange) -> None:
+        rng = self.rng
+        url = f"{cls.scheme}://{cls.host_header}{cls.target.render(rng)}"
+        status: int | None = None
+        error: ErrorClass | None = None
+        try:
+            async with session.request(
+                cls.spec.method,
+                url,
+                headers=cls.header_values(rng, self._extra_headers),
+                data=cls.body(rng),
+                timeout=aiohttp.ClientTimeout(total=max(exchange.deadline_s - self.clock.elapsed(), 0.001)),
+            ) as response:
+                await response.read()
+                status = response.status
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every transport failure is a measured outcome, never a crash
+            error = classify_exception(exc)
+        if not exchange.done:
+            exchange.done = True
+            self._on_complete(exchange, status, error)
+
+    # ------------------------------------------------------------ own health
+
+    def _window_mark(self, index: int | None) -> None:
+        """At the first tick of window ``index``: note CPU and wall time, close the generator windows before it."""
+        cpu, wall = time.process_time(), self.clock.elapsed()
+        if index is not None:
+            self._marks.setdefault(index, (cpu, wall))
+            self._gen.setdefault(index, _GenWindow())
+        for i in sorted(k for k in self._gen if index is None or k < index):
+            later = [k for k in self._marks if k > i]
+            end = self._marks[min(later)] if later else (cpu, wall)
+            self._finish(i, self._gen.pop(i), self._marks.get(i), end)
+        for k in [k for k in self._marks if index is None or k < index]:
+            del self._marks[k]
+
+    def _finish(self, index: int, gw: _GenWindow, start: tuple[float, float] | None, end: tuple[float, float]) -> None:
+        cpu_percent: float | None = None
+        if start is not None and end[1] - start[1] >= self.window_s / 2:
+            # Only over a span close to one window: a mark from a late tick would dilute a busy window.
+            cpu_percent = 100.0 * (end[0] - start[0]) / (end[1] - start[1])
+        lag_p99_ms = gw.lag.value_at_percentile(99.0) / 1000.0 if gw.lag.total else 0.0
+        saturated = (
+            gw.sent < gw.offered
+            or lag_p99_ms > SATURATED_LAG_MS
+            or (cpu_percent is not None and cpu_percent > SATURATED_CPU_PERCENT)
+        )
+        if gw.offered:
+            self._finished.append(GeneratorWindow(index, gw.offered, gw.sent, lag_p99_ms, cpu_percent, saturated))
+
+    def generator_windows(self) -> tuple[GeneratorWindow, ...]:
+        """Offered/sent/lag/CPU/saturated per window so far (closed windows, in time order)."""
+        return tuple(sorted(self._finished, key=lambda g: g.index))
+
+    async def _close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _login(login: LoginSpec, refs: Mapping[str, str]) -> dict[str, str]:
+    """POST (or GET) the login request and build the auth header from the token in its JSON answer."""
+    url = resolve_runtime_refs(login.url, refs)
+    body = compile_json(login.json_body, refs).render(random.Random(0)) if login.json_body is not None else None
+    timeout = aiohttp.ClientTimeout(total=float(login.timeout))
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.request(login.method, url, json=body) as response,
+        ):
+            text = await response.text()
+            if response.status >= 400:
+                raise HarnessError(f"login to {url} failed: HTTP {response.status}: {text[:200]}")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise HarnessError(f"login to {url} failed: {exc or type(exc).__name__}") from exc
+    try:
+        token: Any = json.loads(text)
+        for part in login.token_field.split("."):
+            token = token[part]
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise HarnessError(f"login to {url}: no field {login.token_field!r} in the answer {text[:200]!r}") from None
+    return {login.header: login.template.format(token=token)}
