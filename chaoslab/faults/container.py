@@ -1,0 +1,281 @@
+"""Container faults through the Docker Engine API: kill (a signal), stop, pause, restart.
+
+The target is a topology service; its container is found by the service's ``container`` reference
+(exact name, or compose project/service labels) or, for containers chaoslab launched, by the
+``chaoslab.service``/``chaoslab.run_id`` labels. Every matching container is acted on and
+recorded (id, name, state before the fault, restart policy), so ``chaoslab rollback`` can undo
+it from the ledger alone.
+
+Restart policies are respected. Docker treats ``docker kill`` as a *manual* stop and never
+applies the restart policy afterwards, which is not what a crash does. So when a container has a
+restart policy and its main process is visible on this host, ``container_kill`` delivers the
+signal to that process directly, like a crash or the OOM killer would, and the engine's restart
+policy brings the container back by itself; revert then only waits for it to run. Without a
+policy (or with a remote engine) the signal goes through the API and revert starts the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal as _signal
+import time
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from chaoslab.errors import FaultError, RevertError
+from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.run.containers import ContainerBackend, connect, container_name
+from chaoslab.spec.faults import (
+    ContainerKillFault,
+    ContainerPauseFault,
+    ContainerRestartFault,
+    ContainerStopFault,
+    FaultBase,
+)
+
+POLICY_WAIT_S = 20.0
+"""How long revert waits for a restart policy to bring a killed container back before starting it."""
+STOP_TIMEOUT_S = 10
+"""Grace period of ``container_stop`` and ``container_restart`` before Docker sends SIGKILL."""
+_POLL_S = 0.05
+
+
+class Delivery(StrEnum):
+    """How a kill signal reached the container."""
+
+    API = "api"
+    """``docker kill``: the engine marks the container as manually stopped (no restart policy)."""
+    HOST_PID = "host_pid"
+    """Sent to the main process from the host, like a crash: the restart policy applies."""
+
+
+def restart_policy_of(attrs: dict[str, Any]) -> str:
+    """The container's restart policy name (``no`` when unset)."""
+    policy = (attrs.get("HostConfig") or {}).get("RestartPolicy") or {}
+    return str(policy.get("Name") or "no")
+
+
+def state_of(attrs: dict[str, Any]) -> str:
+    """Docker's state word: running, paused, restarting, exited, created, dead."""
+    state = attrs.get("State") or {}
+    if state.get("Paused"):
+        return "paused"
+    return str(state.get("Status") or ("running" if state.get("Running") else "exited"))
+
+
+def pid_belongs_to(pid: int, container_id: str) -> bool:
+    """Whether host PID ``pid`` runs in the container (its cgroup path names the container id)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as fh:
+            return container_id in fh.read()
+    except OSError:
+        return False
+
+
+def still_wrong(attrs: dict[str, Any] | None, name: str) -> str | None:
+    """None when a container's inspect data says it runs unpaused, else what is wrong."""
+    if attrs is None:
+        return f"container {name} no longer exists"
+    state = state_of(attrs)
+    if state != "running":
+        return f"container {name} is {state}, not running"
+    return None
+
+
+# Restart-after tasks of this process, by fault label: cancelled by revert.
+_RESTART_TASKS: dict[str, asyncio.Task[None]] = {}
+
+
+class ContainerDriver(FaultDriver):
+    """container_kill, container_stop, container_pause and container_restart on a service's containers."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("container_kill", "container_stop", "container_pause", "container_restart")
+
+    def __init__(self, client: docker.DockerClient | None = None, *, policy_wait_s: float = POLICY_WAIT_S) -> None:
+        self._client = client
+        self.policy_wait_s = policy_wait_s
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The engine client, connected on first use (planning never needs an engine)."""
+        if self._client is None:
+            self._client = connect()
+        return self._client
+
+    # resolution ------------------------------------------------------------------------------
+
+    def containers_of(self, service_name: str, ctx: FaultContext) -> list[Container]:
+        """The containers of a topology service: by its container reference, else the ones chaoslab launched."""
+        service = ctx.topology.services.get(service_name)
+        if service is None:
+            known = ", ".join(sorted(ctx.topology.services)) or "none"
+            raise FaultError(f"service {service_name!r} is not in topology {ctx.topology.name!r} (services: {known})")
+        backend = ContainerBackend(self.client)
+        if service.container is not None:
+            found = backend.find(service.container)
+        else:
+            found = backend.find_service(service_name, ctx.run_id)
+            if not found:
+                by_name = backend.get(container_name(service_name, service, ctx.run_id))
+                found = [by_name] if by_name is not None else []
+        if not found:
+            raise FaultError(f"no container found for service {service_name!r}; is it running as a container?")
+        return found
+
+    # FaultDriver ---------------------------------------------------------------------------
+
+    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+        """Find the target containers and record their ids, names, states and restart policies."""
+        if fault.kind not in self.kinds:
+            raise FaultError(f"the container driver does not handle {fault.kind!r}")
+        containers = []
+        for container in self.containers_of(fault.target, ctx):
+            attrs = container.attrs
+            containers.append(
+                {
+                    "id": str(container.id),
+                    "name": str(container.name),
+                    "previous_state": state_of(attrs),
+                    "restart_policy": restart_policy_of(attrs),
+                }
+            )
+        record: LedgerRecord = {
+            "family": "container",
+            "kind": fault.kind,
+            "target": fault.target,
+            "label": label,
+            "containers": containers,
+        }
+        if isinstance(fault, ContainerKillFault):
+            record["signal"] = fault.signal
+        return record
+
+    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+        """Kill, stop, pause or restart every recorded container."""
+        done: list[dict[str, Any]] = []
+        for entry in record["containers"]:
+            container = await asyncio.to_thread(self._get, entry["id"])
+            if container is None:
+                raise FaultError(f"container {entry['name']} disappeared before the fault was applied")
+            updated = dict(entry)
+            if isinstance(fault, ContainerKillFault):
+                updated["delivered_via"] = await asyncio.to_thread(self._kill, container, fault.signal)
+            elif isinstance(fault, ContainerStopFault):
+                await asyncio.to_thread(container.stop, timeout=STOP_TIMEOUT_S)
+            elif isinstance(fault, ContainerPauseFault):
+                if state_of(container.attrs) != "paused":
+                    await asyncio.to_thread(container.pause)
+            elif isinstance(fault, ContainerRestartFault):
+                await asyncio.to_thread(container.restart, timeout=STOP_TIMEOUT_S)
+            updated["applied_at_wall"] = time.time()
+            done.append(updated)
+        record = {**record, "containers": done}
+        if isinstance(fault, ContainerKillFault) and fault.restart_after is not None:
+            _RESTART_TASKS[record["label"]] = asyncio.create_task(self._restart_later(record, fault.restart_after))
+        return record
+
+    def _get(self, container_id: str) -> Container | None:
+        try:
+            return self.client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return None
+
+    def _kill(self, container: Container, signal_name: str) -> str:
+        """Deliver the signal; through the host PID when a restart policy should see it as a crash."""
+        attrs = container.attrs
+        pid = int((attrs.get("State") or {}).get("Pid") or 0)
+        if restart_policy_of(attrs) != "no" and pid_belongs_to(pid, str(container.id)):
+            try:
+                os.kill(pid, int(getattr(_signal, signal_name)))
+                return Delivery.HOST_PID.value
+            except ProcessLookupError:
+                pass
+        container.kill(signal=signal_name)
+        return Delivery.API.value
+
+    async def _restart_later(self, record: LedgerRecord, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await asyncio.to_thread(self._bring_back, record, 0.0)
+
+    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+        """Unpause or start each container that is not running (after giving its restart policy time)."""
+        task = _RESTART_TASKS.pop(str(record.get("label")), None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if not record.get("containers"):
+            return
+        await asyncio.to_thread(self._bring_back, record, self.policy_wait_s)
+
+    def _bring_back(self, record: LedgerRecord, policy_wait_s: float) -> None:
+        problems: list[str] = []
+        for entry in record.get("containers") or []:
+            try:
+                self._bring_back_one(entry, policy_wait_s)
+            except docker.errors.DockerException as exc:
+                problems.append(f"container {entry.get('name')}: {exc}")
+        if problems:
+            raise RevertError("; ".join(problems))
+
+    def _bring_back_one(self, entry: dict[str, Any], policy_wait_s: float) -> None:
+        container = self._get(entry["id"])
+        if container is None:
+            # Removed since (the launcher tears down after reverting): nothing left to undo.
+            return
+        if entry.get("previous_state") not in (None, "running", "restarting"):
+            # It was not running before the fault; restore exactly that (unpause only).
+            if state_of(container.attrs) == "paused" and entry.get("previous_state") != "paused":
+                container.unpause()
+            return
+        if entry.get("delivered_via") == Delivery.HOST_PID.value:
+            # The restart policy brings it back by itself; start it only if it does not.
+            deadline = time.monotonic() + policy_wait_s
+            while time.monotonic() < deadline and state_of(container.attrs) != "running":
+                time.sleep(_POLL_S)
+                container.reload()
+        state = state_of(container.attrs)
+        if state == "paused":
+            container.unpause()
+        elif state == "restarting":
+            deadline = time.monotonic() + policy_wait_s
+            while time.monotonic() < deadline and state_of(container.attrs) == "restarting":
+                time.sleep(_POLL_S)
+                container.reload()
+            if state_of(container.attrs) != "running":
+                container.start()
+        elif state != "running":
+            container.start()
+
+    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+        """None when every container that ran before the fault runs again and none is paused."""
+        return await asyncio.to_thread(self._check, record)
+
+    def _check(self, record: LedgerRecord) -> str | None:
+        for entry in record.get("containers") or []:
+            container = self._get(entry["id"])
+            attrs = container.attrs if container is not None else None
+            if entry.get("previous_state") in (None, "running", "restarting"):
+                wrong = still_wrong(attrs, entry.get("name", entry["id"][:12]))
+                if wrong is not None:
+                    return wrong
+            elif attrs is not None and state_of(attrs) == "paused" and entry.get("previous_state") != "paused":
+                return f"container {entry.get('name')} is still paused"
+        return None
+
+    def detail(self, record: LedgerRecord) -> dict[str, Any]:
+        """The containers acted on and how a kill was delivered."""
+        containers = record.get("containers") or []
+        detail: dict[str, Any] = {"containers": [c.get("name") for c in containers]}
+        delivered = sorted({c["delivered_via"] for c in containers if c.get("delivered_via")})
+        if delivered:
+            detail["delivered_via"] = delivered
+        return detail
