@@ -1,1 +1,316 @@
-"""chaoslab's pytest plugin (fixtures and markers for chaos tests); filled in by the reports work."""
+"""pytest plugin: run chaoslab experiments as tests and assert on their analysis.
+
+Registered through the ``pytest11`` entry point, so it loads in every pytest run: only pytest
+and the standard library are imported here; chaoslab's engine is imported when a test runs one.
+
+Usage::
+
+    @pytest.mark.chaos
+    def test_vector_latency_is_contained(chaoslab_run):
+        result = chaoslab_run("cascade-vector-latency", overrides={"mode": "resilient"})
+        assert result.verdict == "pass", result.summary()
+        assert result.recovered_within("30s")
+        assert not result.cascade
+
+Options (flag, or ini key): ``--chaoslab-report-dir`` / ``chaoslab_report_dir`` (journals and
+reports, one directory per test; default ``chaoslab-reports/pytest``), ``--chaoslab-quick`` /
+``chaoslab_quick`` (scale phases down with each experiment's ``quick:`` block). The ``chaos``
+marker takes defaults for the fixture: ``@pytest.mark.chaos(quick=True, overrides={...})``.
+Faults are reverted by the engine on every way out of a run, including a failing test's
+Ctrl-C: the run finishes (and reverts) before the test's assertions are even reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from chaoslab.report.model import CascadeEntry
+    from chaoslab.spec.loading import Experiment
+
+DEFAULT_REPORT_DIR = "chaoslab-reports/pytest"
+_RESULTS_KEY = pytest.StashKey[list[tuple[str, "ChaosResult"]]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the flags and their ini keys."""
+    group = parser.getgroup("chaoslab", "chaoslab chaos experiments")
+    group.addoption(
+        "--chaoslab-report-dir",
+        dest="chaoslab_report_dir",
+        default=None,
+        metavar="DIR",
+        help=f"where chaos tests keep journals and reports, one directory per test (default {DEFAULT_REPORT_DIR})",
+    )
+    group.addoption(
+        "--chaoslab-quick",
+        dest="chaoslab_quick",
+        action="store_true",
+        default=None,
+        help="run experiments in quick mode (their `quick:` block): for CI smoke runs",
+    )
+    parser.addini("chaoslab_report_dir", help="chaoslab: journals and reports directory", default=DEFAULT_REPORT_DIR)
+    parser.addini("chaoslab_quick", type="bool", help="chaoslab: run experiments in quick mode", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``chaos`` marker."""
+    config.addinivalue_line(
+        "markers", "chaos(quick=None, overrides=None): a chaoslab experiment run as a test (defaults for chaoslab_run)"
+    )
+    config.stash[_RESULTS_KEY] = []
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosConfig:
+    """The resolved plugin options."""
+
+    report_dir: Path
+    quick: bool
+
+
+def chaos_config(config: pytest.Config) -> ChaosConfig:
+    """Flags win over ini keys; a relative directory is relative to the rootdir."""
+    raw_dir = config.getoption("chaoslab_report_dir") or config.getini("chaoslab_report_dir") or DEFAULT_REPORT_DIR
+    report_dir = Path(str(raw_dir))
+    if not report_dir.is_absolute():
+        report_dir = Path(config.rootpath) / report_dir
+    flag = config.getoption("chaoslab_quick")
+    quick = bool(flag) if flag is not None else bool(config.getini("chaoslab_quick"))
+    return ChaosConfig(report_dir=report_dir, quick=quick)
+
+
+def _parse_duration(value: str | float) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    from chaoslab.units import parse_duration
+
+    return parse_duration(value)
+
+
+@dataclass(frozen=True)
+class ChaosResult:
+    """One experiment run's outcome, with helpers for assertions."""
+
+    journal: Mapping[str, Any]
+    journal_path: Path | None = None
+    report_dir: Path | None = None
+    report_paths: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def analysis(self) -> Mapping[str, Any]:
+        """The journal's ``analysis`` block."""
+        analysis = self.journal.get("analysis")
+        return analysis if isinstance(analysis, Mapping) else {}
+
+    @property
+    def verdict(self) -> str:
+        """``pass``, ``fail``, ``aborted`` or ``error``."""
+        return str(self.journal.get("verdict", self.analysis.get("verdict", "error")))
+
+    @property
+    def exit_code(self) -> int:
+        """What ``chaoslab run`` would exit with (0 pass, 1 fail, 3 aborted, 4 revert failed)."""
+        return int(self.journal.get("exit_code", self.analysis.get("exit_code", 3)))
+
+    @property
+    def passed(self) -> bool:
+        """Whether the verdict is pass."""
+        return self.verdict == "pass"
+
+    @property
+    def recovered(self) -> bool:
+        """Whether recovery was established."""
+        return bool(self.analysis.get("recovered", False))
+
+    @property
+    def recovery_time_s(self) -> float | None:
+        """From fault removal to recovery; None when not recovered."""
+        value = self.analysis.get("recovery_time_s")
+        return None if value is None else float(value)
+
+    def recovered_within(self, limit: str | float) -> bool:
+        """Whether recovery came within ``limit`` (``"30s"``, ``"1m"`` or seconds) of the revert."""
+        limit_s = _parse_duration(limit)
+        return self.recovery_time_s is not None and self.recovery_time_s <= limit_s
+
+    @property
+    def cascade(self) -> tuple[CascadeEntry, ...]:
+        """Cascading signals in order of onset (empty when contained)."""
+        from chaoslab.report.model import JournalView
+
+        return tuple(JournalView(self.journal).cascade())
+
+    @property
+    def cascading_signals(self) -> tuple[str, ...]:
+        """Names of the cascading signals, in order of onset."""
+        return tuple(c.signal for c in self.cascade)
+
+    def impact(self, signal: str) -> Mapping[str, Any]:
+        """The impact record of ``signal`` (time to impact, degraded windows, peaks)."""
+        impact = self.analysis.get("impact")
+        records = impact if isinstance(impact, Mapping) else {}
+        if signal not in records:
+            known = ", ".join(sorted(records)) or "none"
+            raise KeyError(f"no impact record for signal {signal!r} (signals: {known})")
+        record = records[signal]
+        return record if isinstance(record, Mapping) else {}
+
+    @property
+    def slos(self) -> tuple[Mapping[str, Any], ...]:
+        """Declared SLOs with ``ok`` and ``observed``."""
+        slos = self.analysis.get("slos")
+        return tuple(s for s in slos if isinstance(s, Mapping)) if isinstance(slos, list) else ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the verdict is what it is."""
+        reasons = self.analysis.get("reasons")
+        return tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
+
+    def summary(self) -> str:
+        """One paragraph for assertion messages."""
+        rt = self.recovery_time_s
+        lines = [
+            f"chaoslab {self.journal.get('experiment', {}).get('name', '?')}: {self.verdict} (exit {self.exit_code}), "
+            + (f"recovered in {rt:.1f}s" if rt is not None else "not recovered")
+            + (f", cascade: {', '.join(self.cascading_signals)}" if self.cascade else ", no cascade")
+        ]
+        lines += [f"  - {r}" for r in self.reasons]
+        if self.journal_path is not None:
+            lines.append(f"  journal: {self.journal_path}")
+        return "\n".join(lines)
+
+
+RunEngine = Callable[["Experiment", Path], ChaosResult]
+
+
+def _engine_run(experiment: Experiment, run_dir: Path) -> ChaosResult:
+    """Run with chaoslab's engine; off the event loop's thread when a test's loop is running."""
+    from chaoslab.run.engine import RunOptions, run_experiment, run_experiment_sync
+
+    options = RunOptions(
+        journal_path=run_dir / "journal.json",
+        report_dir=run_dir,
+        junit_path=run_dir / "junit.xml",
+        summary_md_path=run_dir / "summary.md",
+        live=False,
+    )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        result = run_experiment_sync(experiment, options)
+    else:
+        # an async test: its loop is busy awaiting us, so run in a thread with a loop of its own
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = asyncio.run(run_experiment(experiment, options))
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="chaoslab-run")
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+    return ChaosResult(
+        journal=result.journal,
+        journal_path=result.journal_path,
+        report_dir=run_dir,
+        report_paths=tuple(result.report_paths),
+    )
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:120] or "test"
+
+
+class ChaosRunner:
+    """The ``chaoslab_run`` fixture's value: call it with an experiment to run it."""
+
+    def __init__(
+        self,
+        node: pytest.Item,
+        config: ChaosConfig,
+        results: list[tuple[str, ChaosResult]],
+        engine: RunEngine | None = None,
+    ) -> None:
+        self.node = node
+        self.config = config
+        self.engine = engine or _engine_run
+        self.test_dir = config.report_dir / _safe(node.nodeid)
+        self.results: list[ChaosResult] = []
+        self._all = results
+        marker = node.get_closest_marker("chaos")
+        self.marker_kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+
+    def load(self, experiment: str | Path | Experiment, overrides: Mapping[str, Any] | None, quick: bool) -> Experiment:
+        """Load (or reload with overrides) the experiment."""
+        from chaoslab.spec.loading import Experiment, load_experiment
+
+        if isinstance(experiment, Experiment):
+            if not overrides and experiment.quick == quick:
+                return experiment
+            if experiment.path is None:
+                raise ValueError("chaoslab_run: overrides or quick need an experiment loaded from a file")
+            experiment = experiment.path
+        return load_experiment(experiment, overrides=dict(overrides or {}), quick=quick)
+
+    def __call__(
+        self,
+        experiment: str | Path | Experiment,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        quick: bool | None = None,
+    ) -> ChaosResult:
+        """Run ``experiment`` (a name, a path or an Experiment) and return its result."""
+        merged = {**dict(self.marker_kwargs.get("overrides") or {}), **dict(overrides or {})}
+        if quick is None:
+            quick = self.marker_kwargs.get("quick")
+        exp = self.load(experiment, merged, self.config.quick if quick is None else bool(quick))
+        run_dir = self.test_dir / f"{len(self.results) + 1:02d}-{_safe(exp.spec.name)}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        result = self.engine(exp, run_dir)
+        self.results.append(result)
+        self._all.append((self.node.nodeid, result))
+        if result.journal_path is not None:
+            self.node.user_properties.append(("chaoslab_journal", str(result.journal_path)))
+        self.node.user_properties.append(("chaoslab_verdict", result.verdict))
+        return result
+
+
+@pytest.fixture
+def chaoslab_config(request: pytest.FixtureRequest) -> ChaosConfig:
+    """The plugin's resolved options (report directory, quick mode)."""
+    return chaos_config(request.config)
+
+
+@pytest.fixture
+def chaoslab_run(request: pytest.FixtureRequest, chaoslab_config: ChaosConfig) -> ChaosRunner:
+    """A callable that runs an experiment and returns a :class:`ChaosResult`; one directory per test."""
+    node = request.node
+    assert isinstance(node, pytest.Item)
+    return ChaosRunner(node, chaoslab_config, request.config.stash[_RESULTS_KEY])
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """List the chaos runs of the session with their verdicts and journals."""
+    results = config.stash.get(_RESULTS_KEY, [])
+    if not results:
+        return
+    terminalreporter.section("chaoslab runs")
+    for nodeid, result in results:
+        rt = result.recovery_time_s
+        recovery = f"recovered {rt:.1f}s" if rt is not None else "not recovered"
+        terminalreporter.write_line(f"{result.verdict:<8} {nodeid}  {recovery}  journal: {result.journal_path}")

@@ -448,12 +448,14 @@ def events_section(view: JournalView) -> str:
         kind = str(e.get("kind") or "")
         data_raw = e.get("data")
         data: Mapping[str, Any] = data_raw if isinstance(data_raw, Mapping) else {}
-        who = f"<b>{escape(str(data.get('author')))}</b>: " if kind == "note" and data.get("author") else ""
-        style = " style='background:#fbefff'" if kind == "note" else ""
-        rows.append(
-            f"<tr{style}><td>{fmt_s(float(e['t_s']))}</td><td>{escape(kind)}</td>"
-            f"<td>{who}{escape(str(e.get('message') or ''))}</td></tr>"
-        )
+        message = escape(str(e.get("message") or ""))
+        style = ""
+        if kind == "note":
+            style = " style='background:#fbefff'"
+            author, text = str(data.get("author") or ""), str(data.get("text") or "")
+            if author and text:
+                message = f"<b>{escape(author)}</b>: {escape(text)}"
+        rows.append(f"<tr{style}><td>{fmt_s(float(e['t_s']))}</td><td>{escape(kind)}</td><td>{message}</td></tr>")
     notes = len(view.notes())
     return (
         f"<h2 id='events'>Notes and events <span class='muted' style='font-weight:400;font-size:13px'>{notes} notes"

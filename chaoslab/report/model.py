@@ -299,8 +299,13 @@ class JournalView:
         out = []
         for e in self.events():
             if e.get("kind") == "note":
-                author = str(_map(e.get("data")).get("author") or "")
-                out.append(Note(float(e["t_s"]), author, str(e.get("message") or "")))
+                data = _map(e.get("data"))
+                author = str(data.get("author") or "")
+                text = str(data.get("text") or e.get("message") or "")
+                # the engine writes "author: text" as the message; show the author once
+                if "text" not in data and author and text.startswith(f"{author}: "):
+                    text = text[len(author) + 2 :]
+                out.append(Note(float(e["t_s"]), author, text))
         return out
 
     # --- signals --------------------------------------------------------------------------

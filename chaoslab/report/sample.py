@@ -169,8 +169,18 @@ def sample_journal(
         {"t_s": 2.0, "kind": "phase", "message": "baseline"},
         {"t_s": 12.0, "kind": "phase", "message": "fault"},
         {"t_s": 12.0, "kind": "fault", "message": "applied f0-latency", "data": {"label": "f0-latency"}},
-        {"t_s": 14.5, "kind": "note", "message": "search is slow, as expected", "data": {"author": "alice"}},
-        {"t_s": 15.2, "kind": "note", "message": "documents timing out too <investigating>", "data": {"author": "bob"}},
+        {
+            "t_s": 14.5,
+            "kind": "note",
+            "message": "alice: search is slow, as expected",
+            "data": {"author": "alice", "text": "search is slow, as expected"},
+        },
+        {
+            "t_s": 15.2,
+            "kind": "note",
+            "message": "bob: documents timing out too <investigating>",
+            "data": {"author": "bob", "text": "documents timing out too <investigating>"},
+        },
     ]
     if aborted:
         events.append({"t_s": 16.0, "kind": "abort", "message": "error rate of api:documents above 90% for 3s"})
