@@ -1,0 +1,473 @@
+"""One direction of one proxied connection: source socket → toxic chain → destination socket.
+
+A link is fed by its source protocol (``feed``/``feed_eof``). With no toxics and nothing pending it
+writes straight to the destination (the fast path). Otherwise chunks, stamped with their arrival
+time, queue up and one task walks each chunk through the current chain in order, so adding,
+updating or removing toxics on a live link never loses, duplicates or reorders bytes. A toxic that
+holds a chunk (latency, bandwidth) waits in an interruptible sleep: pausing it for an update or a
+removal releases the chunk at once, as in Toxiproxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Protocol
+
+from chaoslab.proxy.toxics import (
+    Direction,
+    ToxicSpec,
+    ToxicType,
+    bandwidth_delay_s,
+    bandwidth_pieces,
+    jitter_ms,
+    slice_sizes,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+QUEUE_MAX_CHUNKS = 1024
+"""Chunks a link buffers before it stops reading its source (Toxiproxy's latency buffer)."""
+QUEUE_MAX_BYTES = 32 * 1024 * 1024
+"""Bytes a link buffers before it stops reading its source (bounds memory per link)."""
+
+
+class Eof(Enum):
+    """The end-of-stream marker that follows the data through a chain."""
+
+    EOF = "eof"
+
+
+EOF = Eof.EOF
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Bytes from one socket read and the loop time they arrived (advanced by latency toxics)."""
+
+    data: bytes
+    arrived_at: float
+
+
+Item = Chunk | Eof
+Emit = Callable[[Item], Awaitable[None]]
+
+
+class Transport(Protocol):
+    """The part of an asyncio transport a link uses."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def is_closing(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+class LinkOwner(Protocol):
+    """What a link tells its connection."""
+
+    def link_finished(self, link: Link) -> None:
+        """The link closed its destination; the other direction must end too."""
+
+    def close(self) -> None:
+        """Tear the whole connection down (normal close)."""
+
+
+class ToxicInstance:
+    """A toxic running on one link: its spec, its toxicity draw and its per-link state."""
+
+    __slots__ = ("_waiter", "active", "bandwidth_debt_s", "limit_count", "removed_at", "spec", "timer")
+
+    def __init__(self, spec: ToxicSpec, rng: random.Random) -> None:
+        self.spec = spec
+        self.active = rng.random() < spec.toxicity
+        self.limit_count = 0
+        self.bandwidth_debt_s = 0.0
+        self.removed_at: int | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+
+    async def sleep_until(self, deadline: float | None) -> bool:
+        """Wait until loop time ``deadline`` (None = forever); False when interrupted first."""
+        loop = asyncio.get_running_loop()
+        if deadline is not None and deadline <= loop.time():
+            return True
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiter = waiter
+        handle = loop.call_at(deadline, _finish_waiter, waiter) if deadline is not None else None
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+            if handle is not None:
+                handle.cancel()
+
+    def interrupt(self) -> None:
+        """Release whatever this instance is waiting for (the held chunk goes on at once)."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(False)
+
+    def cancel_timer(self) -> None:
+        """Stop a pending timeout timer."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def _finish_waiter(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
+
+
+class Link:
+    """Source → toxics → destination for one direction of one connection."""
+
+    def __init__(
+        self,
+        owner: LinkOwner,
+        direction: Direction,
+        source: Transport,
+        dest: Transport,
+        specs: Sequence[ToxicSpec],
+        rng: random.Random,
+    ) -> None:
+        self.owner = owner
+        self.direction = direction
+        self.source = source
+        self.dest = dest
+        self.rng = rng
+        self.instances: list[ToxicInstance] = []
+        self.received_bytes = 0
+        self.sent_bytes = 0
+        self.reset_on_close = False
+        self.finished = False
+        self._queue: deque[Item] = deque()
+        self._queued_bytes = 0
+        self._input_closed = False
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._pause_reasons: set[str] = set()
+        for spec in specs:
+            self.add_toxic(spec)
+
+    # -- input side (called by the source protocol) -------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes read from the source."""
+        if self._input_closed:
+            return
+        self.received_bytes += len(data)
+        if not self.instances and not self._busy and not self._queue:
+            self._deliver(data)
+            return
+        self._queue.append(Chunk(data, asyncio.get_running_loop().time()))
+        self._queued_bytes += len(data)
+        if len(self._queue) >= QUEUE_MAX_CHUNKS or self._queued_bytes >= QUEUE_MAX_BYTES:
+            self.set_paused("queue", True)
+        self._kick()
+
+    def feed_eof(self) -> None:
+        """The source ended (EOF, error or closed): the end follows the data through the chain."""
+        if self._input_closed:
+            return
+        self._input_closed = True
+        if not self.instances and not self._busy and not self._queue:
+            self._finish()
+            return
+        self._queue.append(EOF)
+        self._kick()
+
+    def set_paused(self, reason: str, paused: bool) -> None:
+        """Stop or resume reading the source; reading resumes when no reason is left."""
+        before = bool(self._pause_reasons)
+        if paused:
+            self._pause_reasons.add(reason)
+        else:
+            self._pause_reasons.discard(reason)
+        after = bool(self._pause_reasons)
+        if before == after or self.source.is_closing():
+            return
+        if after:
+            self.source.pause_reading()
+        else:
+            self.source.resume_reading()
+
+    # -- toxic chain changes (called by the API, effective before it answers) ----------------
+
+    def add_toxic(self, spec: ToxicSpec) -> None:
+        """Append a toxic at the end of this link's chain."""
+        instance = ToxicInstance(spec, self.rng)
+        self.instances.append(instance)
+        self._start_instance(instance)
+        self._kick()
+
+    def update_toxic(self, spec: ToxicSpec) -> None:
+        """Restart the named toxic with new values (held chunk released, toxicity drawn again)."""
+        for instance in self.instances:
+            if instance.spec.name == spec.name:
+                instance.spec = spec
+                instance.active = self.rng.random() < spec.toxicity
+                instance.interrupt()
+                instance.cancel_timer()
+                self._start_instance(instance)
+                return
+
+    def remove_toxic(self, name: str) -> None:
+        """Take the named toxic out (held chunk released); removing a timeout closes the connection."""
+        for index, instance in enumerate(self.instances):
+            if instance.spec.name == name:
+                instance.removed_at = index
+                del self.instances[index]
+                instance.interrupt()
+                instance.cancel_timer()
+                if instance.spec.type is ToxicType.TIMEOUT:
+                    self.owner.close()
+                return
+
+    def stop(self) -> None:
+        """Drop everything: the connection is going away."""
+        self._input_closed = True
+        self.finished = True
+        self._queue.clear()
+        for instance in self.instances:
+            instance.interrupt()
+            instance.cancel_timer()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _start_instance(self, instance: ToxicInstance) -> None:
+        if instance.spec.type is ToxicType.TIMEOUT and instance.active:
+            self._arm_timeout(instance)
+
+    def _arm_timeout(self, instance: ToxicInstance) -> None:
+        instance.cancel_timer()
+        timeout_ms = instance.spec.attr("timeout")
+        if timeout_ms > 0:
+            loop = asyncio.get_running_loop()
+            instance.timer = loop.call_later(timeout_ms / 1000.0, self._timeout_fired, instance)
+
+    def _timeout_fired(self, instance: ToxicInstance) -> None:
+        instance.timer = None
+        if self.finished or instance not in self.instances:
+            return
+        # The timeout toxic drops every chunk anyway: discard what is queued and end the link.
+        self._input_closed = True
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._queue.append(EOF)
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.finished:
+            if not self._queue:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+                continue
+            item = self._queue.popleft()
+            if isinstance(item, Chunk):
+                self._queued_bytes -= len(item.data)
+                if "queue" in self._pause_reasons and len(self._queue) < QUEUE_MAX_CHUNKS // 2:
+                    if self._queued_bytes < QUEUE_MAX_BYTES // 2:
+                        self.set_paused("queue", False)
+            self._busy = True
+            try:
+                await self._pass(item, 0)
+            finally:
+                self._busy = False
+
+    async def _pass(self, item: Item, index: int) -> None:
+        """Send ``item`` through the chain from position ``index`` to the destination."""
+        if self.finished:
+            return
+        if index >= len(self.instances):
+            if isinstance(item, Chunk):
+                self._deliver(item.data)
+            else:
+                self._finish()
+            return
+        instance = self.instances[index]
+
+        async def emit(out: Item) -> None:
+            await self._pass(out, self._next_index(instance))
+
+        if not instance.active:
+            await emit(item)
+            return
+        await _RUNNERS[instance.spec.type](self, instance, item, emit)
+
+    def _next_index(self, instance: ToxicInstance) -> int:
+        """Position after ``instance`` in the current chain (where it was, if it has been removed)."""
+        if instance.removed_at is not None:
+            return instance.removed_at
+        for index, candidate in enumerate(self.instances):
+            if candidate is instance:
+                return index + 1
+        return len(self.instances)
+
+    def _deliver(self, data: bytes) -> None:
+        if self.dest.is_closing():
+            return
+        self.sent_bytes += len(data)
+        self.dest.write(data)
+
+    def close_input(self) -> None:
+        """Stop taking data from the source (a toxic ended this link); queued data is dropped."""
+        self._input_closed = True
+        self._queue.clear()
+        self._queued_bytes = 0
+
+    def _finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._input_closed = True
+        for instance in self.instances:
+            instance.cancel_timer()
+        if self.reset_on_close:
+            self.dest.abort()
+            self.source.abort()
+        else:
+            self.dest.close()
+        self.owner.link_finished(self)
+
+
+# -- toxic behaviours: one coroutine per type --------------------------------------------------
+
+
+async def _noop(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    await emit(item)
+
+
+async def _latency(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    if isinstance(item, Eof):
+        await emit(item)
+        return
+    spec = instance.spec
+    delay_ms = spec.attr("latency") + jitter_ms(link.rng, spec.attr("jitter"))
+    if delay_ms <= 0:
+        await emit(item)
+        return
+    release_at = item.arrived_at + delay_ms / 1000.0
+    await instance.sleep_until(release_at)
+    await emit(Chunk(item.data, release_at))
+
+
+async def _bandwidth(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    if isinstance(item, Eof):
+        await emit(item)
+        return
+    rate = instance.spec.attr("rate")
+    loop = asyncio.get_running_loop()
+    if rate <= 0:
+        # Rate 0 stalls the link (Toxiproxy-compatible); an update or removal lets the chunk go.
+        await instance.sleep_until(None)
+        await emit(item)
+        return
+    data = item.data
+    offset = 0
+    for size in bandwidth_pieces(len(data), rate):
+        instance.bandwidth_debt_s += bandwidth_delay_s(size, rate)
+        started = loop.time()
+        completed = await instance.sleep_until(started + instance.bandwidth_debt_s)
+        if not completed:
+            instance.bandwidth_debt_s = 0.0
+            await emit(Chunk(data[offset:], item.arrived_at))
+            return
+        # Subtract the time really slept, so timer overshoot is paid back by the next piece.
+        instance.bandwidth_debt_s -= loop.time() - started
+        await emit(Chunk(data[offset : offset + size], item.arrived_at))
+        offset += size
+
+
+async def _slow_close(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    if isinstance(item, Eof):
+        delay_ms = instance.spec.attr("delay")
+        if delay_ms > 0:
+            await instance.sleep_until(asyncio.get_running_loop().time() + delay_ms / 1000.0)
+    await emit(item)
+
+
+async def _timeout(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    if isinstance(item, Eof):
+        await emit(item)
+        return
+    # Data is dropped while the toxic is active; each chunk restarts the close timer.
+    link._arm_timeout(instance)
+
+
+async def _reset_peer(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    link.close_input()
+    timeout_ms = instance.spec.attr("timeout")
+    if timeout_ms > 0:
+        # [chaoslab] interruptible: an update or removal during the wait fires the reset at once.
+        await instance.sleep_until(asyncio.get_running_loop().time() + timeout_ms / 1000.0)
+    await emit(EOF)
+
+
+async def _slicer(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    if isinstance(item, Eof):
+        await emit(item)
+        return
+    spec = instance.spec
+    delay_s = spec.attr("delay") / 1_000_000.0
+    sizes = slice_sizes(len(item.data), spec.attr("average_size"), spec.attr("size_variation"), link.rng)
+    offset = 0
+    loop = asyncio.get_running_loop()
+    for index, size in enumerate(sizes):
+        await emit(Chunk(item.data[offset : offset + size], item.arrived_at))
+        offset += size
+        if delay_s > 0 and index < len(sizes) - 1:
+            if not await instance.sleep_until(loop.time() + delay_s):
+                # Paused mid-chunk: the rest goes on as one piece.
+                if offset < len(item.data):
+                    await emit(Chunk(item.data[offset:], item.arrived_at))
+                return
+
+
+async def _limit_data(link: Link, instance: ToxicInstance, item: Item, emit: Emit) -> None:
+    if isinstance(item, Eof):
+        await emit(item)
+        return
+    limit = instance.spec.attr("bytes")
+    remaining = limit - instance.limit_count
+    if remaining <= 0:
+        link.close_input()
+        await emit(EOF)
+        return
+    if len(item.data) < remaining:
+        instance.limit_count += len(item.data)
+        await emit(item)
+        return
+    instance.limit_count += remaining
+    link.close_input()
+    await emit(Chunk(item.data[:remaining], item.arrived_at))
+    await emit(EOF)
+
+
+_RUNNERS: dict[ToxicType, Callable[[Link, ToxicInstance, Item, Emit], Awaitable[None]]] = {
+    ToxicType.NOOP: _noop,
+    ToxicType.LATENCY: _latency,
+    ToxicType.BANDWIDTH: _bandwidth,
+    ToxicType.SLOW_CLOSE: _slow_close,
+    ToxicType.TIMEOUT: _timeout,
+    ToxicType.RESET_PEER: _reset_peer,
+    ToxicType.SLICER: _slicer,
+    ToxicType.LIMIT_DATA: _limit_data,
+}
