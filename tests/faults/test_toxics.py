@@ -101,7 +101,7 @@ async def apply(fault: object, ctx: FaultContext, label: str = "f") -> dict[str,
     return await driver.apply(fault, ctx, driver.prepare(fault, ctx, label))  # type: ignore[arg-type]
 
 
-EVERY_TOXIC = [
+EVERY_TOXIC: list[dict[str, Any]] = [
     {"kind": "latency", "latency": "150ms", "jitter": "10ms"},
     {"kind": "bandwidth", "rate": "64KB"},
     {"kind": "slow_close", "delay": "200ms"},
