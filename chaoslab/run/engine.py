@@ -106,6 +106,8 @@ class _Run:
         self.run_id = new_run_id()
         self.base = options.state_dir or state_dir()
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"chaoslab-{self.run_id}-"))
+        # services may run as another user (PostgreSQL as `postgres`): they must reach their dirs
+        self.run_dir.chmod(0o711)
         self.refs = runtime_refs(experiment.topology, {"run_dir": str(self.run_dir), "state_dir": str(self.base)})
         self.events: list[Event] = []
         self.phases: list[PhaseSpan] = []
