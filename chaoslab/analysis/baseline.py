@@ -7,8 +7,9 @@ unlucky window (a GC pause, a cold cache) from moving the band. The error rate i
 errors / all attempts) and throughput is attempts per second over the windows with data.
 
 A baseline is *unstable* (a warning, not a failure) when it has fewer than
-:data:`MIN_STABLE_WINDOWS` windows with data, when the window p95s vary by more than
-:data:`UNSTABLE_P95_CV` (standard deviation / mean), or when more than
+:data:`MIN_STABLE_WINDOWS` windows with data, when the window p95s spread by more than
+:data:`UNSTABLE_P95_SPREAD` (interquartile range / median: robust, like the median itself, so one
+odd window does not flag a baseline), or when more than
 :data:`UNSTABLE_SELF_DEGRADED` of the baseline's own windows fall outside the band derived from it.
 """
 
@@ -25,8 +26,8 @@ from chaoslab.timeline import WindowStats
 MIN_STABLE_WINDOWS = 3
 """Fewer baseline windows with data than this and the baseline is not trusted."""
 
-UNSTABLE_P95_CV = 0.4
-"""Coefficient of variation of the window p95s above which the baseline is unstable."""
+UNSTABLE_P95_SPREAD = 0.4
+"""Interquartile range / median of the window p95s above which the baseline is unstable."""
 
 UNSTABLE_SELF_DEGRADED = 0.1
 """Fraction of baseline windows outside their own band above which the baseline is unstable."""
@@ -72,13 +73,14 @@ def assess_stability(
     used = [w for i in indices if has_data(w := windows.get(i), band.min_samples) and w is not None]
     p95s = [w.p95_ms for w in used if w.p95_ms is not None]
     if len(p95s) >= 2:
-        mean = statistics.fmean(p95s)
-        cv = statistics.pstdev(p95s) / mean if mean > 0 else 0.0
-        if cv > UNSTABLE_P95_CV:
+        q1, _, q3 = statistics.quantiles(p95s, n=4, method="inclusive")
+        median = statistics.median(p95s)
+        spread = (q3 - q1) / median if median > 0 else 0.0
+        if spread > UNSTABLE_P95_SPREAD:
             return replace(
                 stats,
                 stable=False,
-                warning=f"baseline of {name} is unstable: p95 varies {cv * 100:.0f}% between windows",
+                warning=f"baseline of {name} is unstable: p95 varies {spread * 100:.0f}% between windows",
             )
     outside = sum(1 for w in used if judge(w, band) is Health.DEGRADED)
     if outside > UNSTABLE_SELF_DEGRADED * len(used):

@@ -77,12 +77,23 @@ class TestStability:
         assert analysis.warnings == ()
 
     def test_varying_p95_is_unstable(self) -> None:
-        """Window p95s alternating 10 ms and 40 ms vary 60% (stdev/mean): unstable, with a warning."""
+        """Window p95s alternating 10 ms and 40 ms spread 120% (IQR 30 / median 25): unstable, with a warning."""
         analysis = analyse(timeline_with("api:search", [10.0, 40.0] * 5), experiment_spec())
         base = analysis.baseline["api:search"]
         assert base.stable is False
-        assert base.warning == "baseline of api:search is unstable: p95 varies 60% between windows"
+        assert base.warning == "baseline of api:search is unstable: p95 varies 120% between windows"
         assert base.warning in analysis.warnings
+
+    def test_one_odd_window_is_not_instability(self) -> None:
+        """Nine windows at 10 ms and one at 40 ms (inside the band) is a stable baseline."""
+        base = analyse(timeline_with("api:search", [10.0] * 9 + [40.0]), experiment_spec()).baseline["api:search"]
+        assert (base.stable, base.warning) == (True, None)
+
+    def test_moderate_spread_is_unstable(self) -> None:
+        """p95s of 10, 20, 30 and 40 ms spread 88% (IQR 17.5 / median 20)."""
+        p95s: list[float | None] = [10.0, 20.0, 30.0, 40.0, 10.0, 20.0, 30.0, 40.0, 10.0, 20.0]
+        base = analyse(timeline_with("api:search", p95s), experiment_spec()).baseline["api:search"]
+        assert base.warning == "baseline of api:search is unstable: p95 varies 88% between windows"
 
     def test_baseline_windows_outside_their_own_band_are_unstable(self) -> None:
         """Two of ten baseline windows failing half their requests lie outside the derived band."""
