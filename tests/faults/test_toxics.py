@@ -209,6 +209,38 @@ class TestToxicEffects:
         assert (len(received), rest) == (10, b"")
         await driver_for("toxiproxy").revert(record, bench.ctx)
 
+    async def test_bandwidth_slows_a_transfer(self, bench: Bench) -> None:
+        """At 20 KB/s downstream, 10 KB takes ≥ 0.4 s to come back; after revert it is quick."""
+        fault = FAULT_MODELS["bandwidth"].model_validate({"kind": "bandwidth", "target": LINK, "rate": "20KB"})
+        record = await apply(fault, bench.ctx)
+        assert await round_trip_s(bench.listen_port, b"x" * 10_000) >= 0.4
+        await driver_for("toxiproxy").revert(record, bench.ctx)
+        assert await round_trip_s(bench.listen_port, b"x" * 10_000) < 0.2
+
+
+class TestOfficialClient:
+    """The official toxiproxy-python client sees chaoslab's toxics, and its own survive revert."""
+
+    async def test_toxiproxy_python_sees_and_keeps_its_toxics(self, bench: Bench) -> None:
+        """A toxic added with toxiproxy-python stays after revert; chaoslab's shows up in its listing."""
+        toxiproxy = pytest.importorskip("toxiproxy")
+        host, _, port = bench.url.removeprefix("http://").rpartition(":")
+
+        def official(action: str) -> list[str]:
+            # The official client is synchronous and keeps its server address process-wide.
+            server = toxiproxy.Toxiproxy()
+            server.update_api_consumer(host, int(port))
+            proxy = server.get_proxy(LINK)
+            if action == "add":
+                proxy.add_toxic(type="latency", name="by-hand", attributes={"latency": 5})
+            return sorted(proxy.toxics())
+
+        await asyncio.to_thread(official, "add")
+        record = await apply(LatencyFault(kind="latency", target=LINK, latency="100ms"), bench.ctx)
+        assert await asyncio.to_thread(official, "list") == ["by-hand", "chaoslab-t1-f-downstream"]
+        await driver_for("toxiproxy").revert(record, bench.ctx)
+        assert await asyncio.to_thread(official, "list") == ["by-hand"]
+
 
 class TestRevertSafety:
     """Revert removes exactly what this run added, and tolerates what is already gone."""
