@@ -77,7 +77,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_json: bool | None) ->
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning chaoslab errors into one line and their exit code."""
     try:
-        return cli.main(args=argv, prog_name="chaoslab", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="chaoslab", standalone_mode=False)
     except ChaoslabError as exc:
         click.echo(f"chaoslab: error: {exc.one_line()}", err=True)
         sys.exit(int(exc.exit_code))
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.INVALID) if isinstance(exc, click.UsageError) else exc.exit_code)
+    # without standalone mode click returns a command's Exit code instead of exiting
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":
