@@ -26,6 +26,8 @@ from chaoslab.proxy.toxics import Direction, ToxicSpec, ToxicType
 log = get_logger("proxy")
 
 _CONNECTION_IDS = itertools.count(1)
+WRITE_BUFFER_HIGH_BYTES = 1024 * 1024
+"""Bytes buffered for a destination socket before its source stops being read."""
 
 LinkEnded = Callable[["Proxy", Link, str], None]
 """Called once per link when it ends: proxy, link, listen address at connection time (for metrics)."""
@@ -49,6 +51,8 @@ class _Side(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, hence the cast instead of a check.
         self.transport = cast(asyncio.Transport, transport)
+        # Above the 64 KiB default so that one 256 KiB read does not pause the source every time.
+        self.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_BYTES)
 
     def data_received(self, data: bytes) -> None:
         if self.reads is not None:
