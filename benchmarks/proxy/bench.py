@@ -118,7 +118,13 @@ def socat_proxy(upstream_port: int) -> Iterator[int]:
     """A socat forwarder to ``upstream_port``; yields its listen port."""
     port = _free_port()
     process = subprocess.Popen(
-        ["socat", "-b", "262144", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=2048", f"TCP:127.0.0.1:{upstream_port}"],
+        [
+            "socat",
+            "-b",
+            "262144",
+            f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=2048",
+            f"TCP:127.0.0.1:{upstream_port}",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -169,7 +175,9 @@ def chaoslab_proxy(url: str, name: str, upstream_port: int, latency_toxic: bool)
 # -- measurements ----------------------------------------------------------------------------------
 
 
-def throughput_mb_s(port: int, counter: multiprocessing.sharedctypes.Synchronized[int], connections: int, seconds: float) -> float:
+def throughput_mb_s(
+    port: int, counter: multiprocessing.sharedctypes.Synchronized[int], connections: int, seconds: float
+) -> float:
     """Steady-state MB/s (1 MB = 10^6 bytes) that reach the upstream through ``port``."""
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -306,7 +314,9 @@ def _print_table(rows: list[Row], held: int, ok: int, errors: int) -> None:
     direct = rows[0]
     peer = next((row for row in rows if row.name == "socat"), None)
     print()
-    print("| peer | 1 conn MB/s | 64 conns MB/s | RTT p50 µs | RTT p99 µs | added p50 µs | 1 conn vs socat | 64 vs socat |")
+    print(
+        "| peer | 1 conn MB/s | 64 conns MB/s | RTT p50 µs | RTT p99 µs | added p50 µs | 1 conn ÷ socat | 64 ÷ socat |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         added = row.rtt_p50_us - direct.rtt_p50_us
