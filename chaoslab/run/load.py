@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -201,6 +201,7 @@ class LoadGenerator:
         *,
         seed: int | None = None,
         profile: Profile | None = None,
+        client: Literal["lean", "aiohttp"] = "lean",
     ) -> None:
         self.spec = spec
         self.refs = dict(refs)
@@ -210,6 +211,8 @@ class LoadGenerator:
         self._seed = seed if seed is not None else spec.seed
         self.rng = random.Random(self._seed)
         self._profile = profile
+        self.client = client
+        """``lean``: the HTTP/1.1 pool for http:// URLs (aiohttp for https://); ``aiohttp``: aiohttp for all."""
         self._classes: list[_RequestClass] = []
         self._cum_weights: list[float] = []
         self._extra_headers: dict[str, str] = {}
@@ -323,7 +326,7 @@ class LoadGenerator:
             if queue is None:
                 queue = self._deadlines[cls.timeout_s] = deque()
             queue.append(exchange)
-            if cls.scheme == "http":
+            if cls.scheme == "http" and self.client == "lean":
                 self._pool(cls).submit(exchange)
             else:
                 self._send_aiohttp(cls, exchange)
