@@ -43,6 +43,8 @@ POLICY_WAIT_S = 20.0
 """How long revert waits for a restart policy to bring a killed container back before starting it."""
 STOP_TIMEOUT_S = 10
 """Grace period of ``container_stop`` and ``container_restart`` before Docker sends SIGKILL."""
+KILL_WAIT_S = 10.0
+"""How long ``container_kill`` with SIGKILL waits for the old main process to be gone."""
 _POLL_S = 0.05
 
 
@@ -88,6 +90,22 @@ def still_wrong(attrs: dict[str, Any] | None, name: str) -> str | None:
     if state != "running":
         return f"container {name} is {state}, not running"
     return None
+
+
+def _wait_main_process_gone(container: Container, timeout_s: float) -> None:
+    """Wait until the container's main process at the time of the kill is gone (exited or replaced).
+
+    The signal is asynchronous: without this, the old process may still answer a request sent
+    right after apply, and a restart policy's new process would be mistaken for the old one.
+    """
+    old_pid = int((container.attrs.get("State") or {}).get("Pid") or 0)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        container.reload()
+        state = container.attrs.get("State") or {}
+        if not state.get("Running") or int(state.get("Pid") or 0) != old_pid:
+            return
+        time.sleep(_POLL_S / 5)
 
 
 # Restart-after tasks of this process, by fault label: cancelled by revert.
@@ -168,6 +186,8 @@ class ContainerDriver(FaultDriver):
             updated = dict(entry)
             if isinstance(fault, ContainerKillFault):
                 updated["delivered_via"] = await asyncio.to_thread(self._kill, container, fault.signal)
+                if fault.signal == "SIGKILL":
+                    await asyncio.to_thread(_wait_main_process_gone, container, KILL_WAIT_S)
             elif isinstance(fault, ContainerStopFault):
                 await asyncio.to_thread(container.stop, timeout=STOP_TIMEOUT_S)
             elif isinstance(fault, ContainerPauseFault):
