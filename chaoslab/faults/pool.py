@@ -76,6 +76,38 @@ def slots_to_take(max_connections: int, reserved: int, in_use: int, leave_free: 
     return max(max_connections - reserved - in_use - leave_free, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """What matters of an HTTP response head for holding its connection open."""
+
+    keep_alive: bool
+    content_length: int
+    chunked: bool
+
+    @classmethod
+    def parse(cls, head: bytes) -> ResponseHead:
+        """Parse a status line and headers; HTTP/1.1 keeps alive unless ``Connection: close``.
+
+        >>> ResponseHead.parse(b"HTTP/1.0 200 OK\\r\\nContent-Length: 5\\r\\n\\r\\n")
+        ResponseHead(keep_alive=False, content_length=5, chunked=False)
+        >>> ResponseHead.parse(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n")
+        ResponseHead(keep_alive=True, content_length=0, chunked=True)
+        """
+        lines = head.decode("latin-1").split("\r\n")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            key, sep, value = line.partition(":")
+            if sep:
+                headers[key.strip().lower()] = value.strip().lower()
+        connection = headers.get("connection", "")
+        keep_alive = "keep-alive" in connection if lines[0].startswith("HTTP/1.0") else "close" not in connection
+        return cls(
+            keep_alive=keep_alive,
+            content_length=int(headers.get("content-length", "0") or 0),
+            chunked="chunked" in headers.get("transfer-encoding", ""),
+        )
+
+
 def _dsn(ctx: FaultContext, service: str) -> str:
     spec = service_spec(ctx, service)
     if spec.dsn is None:
@@ -202,13 +234,14 @@ class PoolDriver(FaultDriver):
                     writer.write(request)
                     await writer.drain()
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT_S)
-                    length = 0
-                    for line in head.split(b"\r\n"):
-                        key, _, value = line.partition(b":")
-                        if key.strip().lower() == b"content-length":
-                            length = int(value.strip())
-                    if length:
-                        await asyncio.wait_for(reader.readexactly(length), CONNECT_TIMEOUT_S)
+                    response = ResponseHead.parse(head)
+                    if response.chunked:
+                        await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), CONNECT_TIMEOUT_S)
+                    elif response.content_length:
+                        await asyncio.wait_for(reader.readexactly(response.content_length), CONNECT_TIMEOUT_S)
+                    if not response.keep_alive:
+                        writer.close()
+                        return None
                 except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
                     writer.close()
                     return None
@@ -218,7 +251,10 @@ class PoolDriver(FaultDriver):
         held.writers.extend(w for w in results if w is not None)
         local_ports = [int(w.get_extra_info("sockname")[1]) for w in held.writers]
         if not held.writers:
-            raise FaultError(f"could not open any keep-alive connection to {host}:{port}")
+            raise FaultError(
+                f"could not open any keep-alive connection to {host}:{port} "
+                "(nothing listens, or the server closes connections after each response)"
+            )
         return {**record, "taken": len(held.writers), "local_ports": local_ports}
 
     async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:

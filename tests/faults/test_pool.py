@@ -19,10 +19,11 @@ from aiohttp import web
 from chaoslab.demo.postgres import PostgresServer
 from chaoslab.errors import FaultError
 from chaoslab.faults import FaultContext, driver_for
-from chaoslab.faults.pool import slots_to_take
+from chaoslab.faults.pool import ResponseHead, slots_to_take
 from chaoslab.spec.faults import HttpConnectionHoldFault, PoolExhaustionFault
 from chaoslab.spec.topology import ServiceSpec, TopologySpec
 from tests.conftest import free_port
+from tests.faults.services import http_server_command, wait_accepting
 
 CLIENT_BACKENDS = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
 
@@ -76,6 +77,24 @@ class TestSlotsToTake:
     def test_never_negative(self) -> None:
         """A server already fuller than the target gets zero new connections."""
         assert slots_to_take(20, 3, 19, 0, None) == 0
+
+
+class TestResponseHead:
+    """Whether a response leaves its connection open, and how long its body is."""
+
+    def test_http11_keeps_alive_by_default(self) -> None:
+        """HTTP/1.1 without a Connection header keeps the connection; the length is read."""
+        head = ResponseHead.parse(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n")
+        assert head == ResponseHead(keep_alive=True, content_length=12, chunked=False)
+
+    def test_connection_close_does_not(self) -> None:
+        """``Connection: close`` on HTTP/1.1 means the server will close it."""
+        assert ResponseHead.parse(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").keep_alive is False
+
+    def test_http10_needs_explicit_keep_alive(self) -> None:
+        """HTTP/1.0 closes unless it says ``Connection: keep-alive``."""
+        assert ResponseHead.parse(b"HTTP/1.0 200 OK\r\n\r\n").keep_alive is False
+        assert ResponseHead.parse(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n").keep_alive is True
 
 
 @pytest.mark.integration
@@ -178,6 +197,23 @@ class TestPoolExhaustion:
         assert await driver.check_reverted(record, ctx) is None
         assert await scalar(dsn, CLIENT_BACKENDS) == before
 
+    async def test_more_connections_than_slots_stops_at_the_refusal(self, postgres_server: PostgresServer) -> None:
+        """Asking for 30 on a 20-connection server takes what the server allows and records the refusal."""
+        dsn = postgres_server.dsn()
+        others = await scalar(dsn, CLIENT_BACKENDS) - 1
+        ctx = FaultContext(topology=pg_topology(dsn), run_id="pool4")
+        driver = driver_for("pool")
+        fault = PoolExhaustionFault(kind="pool_exhaustion", target="db", connections=30)
+        record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "many"))
+        try:
+            # A superuser may also use the 3 reserved slots: 20 in all.
+            assert record["taken"] == 20 - others
+            assert record["planned"] == 30
+            assert "too many clients" in record["refused"]
+        finally:
+            await driver.revert(record, ctx)
+        assert await driver.check_reverted(record, ctx) is None
+
     def test_service_without_dsn_is_refused(self) -> None:
         """A service with no dsn cannot be exhausted; prepare says so."""
         ctx = FaultContext(topology=TopologySpec(name="t", services={"db": ServiceSpec()}), run_id="x")
@@ -232,6 +268,22 @@ class TestHttpConnectionHold:
                 break
             await asyncio.sleep(0.01)
         assert len(runner.server.connections) == 0
+
+    async def test_server_without_keep_alive_fails_apply(self, tmp_path: Path) -> None:
+        """An HTTP/1.0 server closes after each response, so nothing can be held: apply says so."""
+        port = free_port()
+        server = spawn(http_server_command(port), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await asyncio.to_thread(wait_accepting, port)
+            topo = TopologySpec(name="t", services={"api": ServiceSpec(url=f"http://127.0.0.1:{port}/")})
+            ctx = FaultContext(topology=topo, run_id="h3")
+            driver = driver_for("pool")
+            fault = HttpConnectionHoldFault(kind="http_connection_hold", target="api", connections=2)
+            with pytest.raises(FaultError, match="closes connections after each response"):
+                await driver.apply(fault, ctx, driver.prepare(fault, ctx, "hold"))
+        finally:
+            server.terminate()
+            server.wait(5)
 
     async def test_nothing_listening_fails_apply(self) -> None:
         """With no server at the address apply raises FaultError and revert is still fine."""

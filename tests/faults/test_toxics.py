@@ -284,6 +284,21 @@ class TestRevertSafety:
         )
         await driver.revert(record, bench.ctx)
 
+    async def test_apply_failing_half_way_is_undone_by_revert(self, bench: Bench) -> None:
+        """stream both where the downstream name is taken: apply fails after the upstream toxic; revert removes it."""
+        await bench.client.add_toxic(LINK, ToxicInfo("chaoslab-t1-half-downstream", "latency"))
+        driver = driver_for("toxiproxy")
+        fault = LatencyFault(kind="latency", target=LINK, latency="100ms", stream="both")
+        record = driver.prepare(fault, bench.ctx, "half")
+        with pytest.raises(FaultError, match="could not add toxic: toxic already exists"):
+            await driver.apply(fault, bench.ctx, record)
+        assert {t.name for t in await bench.client.toxics(LINK)} == {
+            "chaoslab-t1-half-upstream",
+            "chaoslab-t1-half-downstream",
+        }
+        await driver.revert(record, bench.ctx)
+        assert await bench.client.toxics(LINK) == []
+
     async def test_missing_proxy_fails_apply_and_revert_is_fine(self, bench: Bench) -> None:
         """A link whose proxy the server does not have: apply raises FaultError; revert succeeds."""
         ctx = make_ctx(bench.url, "127.0.0.1:1", "127.0.0.1:2", proxy="nope")
