@@ -46,7 +46,11 @@ class RunFrame:
     judged: range
     """Windows overlapping [fault start, recovery end): impact, cascade and SLOs look here."""
     after_removal: range
-    """Windows starting at or after ``removed_s``, to the end of the data: recovery looks here."""
+    """Windows starting at or after ``removed_s`` and ending by ``duration_s``: recovery looks here.
+
+    A window still open when the timeline was cut (the engine checks recovery while the watch
+    runs) holds only the attempts that finished early — the fast ones — so it cannot prove health.
+    """
 
     def start_s(self, index: int) -> float:
         """Start of window ``index`` in run time."""
@@ -86,5 +90,6 @@ class RunFrame:
             judged = range(span.start, max(span.start, min(span.stop, n_windows)))
         if removed_s is not None:
             first = max(0, math.ceil(removed_s / w - EPS))
-            after_removal = range(first, max(first, n_windows))
+            complete = math.floor(timeline.duration_s / w + EPS) if timeline.duration_s > 0 else n_windows
+            after_removal = range(first, max(first, min(n_windows, complete)))
         return cls(w, n_windows, baseline, injected_s, removed_s, judged, after_removal)

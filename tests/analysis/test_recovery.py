@@ -81,6 +81,19 @@ class TestRecoveryTime:
         assert (analysis.recovery_time_s, analysis.recovery_from_injection_s) == (1.0, 7.0)
 
 
+class TestCutTimelines:
+    """Timelines cut while the watch runs (the engine's live recovery check)."""
+
+    def test_open_window_does_not_count(self) -> None:
+        """A window still open at the cut (12-13 s, cut at 12.5 s) is not part of a healthy run."""
+        tl = TimelineBuilder().phases(baseline=5, fault=2).fault().signal("api:search", "hhhhh dd hhhhh h")
+        assert analyse(tl.duration(12.5).build(), experiment_spec()).recovery_time_s == 0.0
+        analysis = analyse(tl.duration(12.5).build(), experiment_spec(recovery={"stable_for": "6s"}))
+        assert analysis.recovery_time_s is None
+        analysis = analyse(tl.duration(13.0).build(), experiment_spec(recovery={"stable_for": "6s"}))
+        assert analysis.recovery_time_s == 0.0
+
+
 class TestNotRecovered:
     """No lasting health within the budget."""
 
