@@ -297,11 +297,19 @@ def chaoslab_config(request: pytest.FixtureRequest) -> ChaosConfig:
 
 
 @pytest.fixture
-def chaoslab_run(request: pytest.FixtureRequest, chaoslab_config: ChaosConfig) -> ChaosRunner:
+def chaoslab_engine() -> RunEngine:
+    """What runs an experiment into a run directory: chaoslab's engine (override to wrap or replace it)."""
+    return _engine_run
+
+
+@pytest.fixture
+def chaoslab_run(
+    request: pytest.FixtureRequest, chaoslab_config: ChaosConfig, chaoslab_engine: RunEngine
+) -> ChaosRunner:
     """A callable that runs an experiment and returns a :class:`ChaosResult`; one directory per test."""
     node = request.node
     assert isinstance(node, pytest.Item)
-    return ChaosRunner(node, chaoslab_config, request.config.stash[_RESULTS_KEY])
+    return ChaosRunner(node, chaoslab_config, request.config.stash[_RESULTS_KEY], chaoslab_engine)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

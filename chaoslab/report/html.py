@@ -314,8 +314,14 @@ def _points(windows: Sequence[Any], window_s: float, key: str) -> list[tuple[flo
 def signal_charts(view: JournalView, signal: Mapping[str, Any], *, width: int = 400) -> str:
     """Latency, error-rate and throughput charts of one signal."""
     name = str(signal.get("name"))
-    windows = signal.get("windows") or []
     ws = view.window_s
+    # the run stops mid-window: its last, partial window has in-flight requests cut off, which
+    # would draw as a fake error spike and throughput drop
+    windows = [
+        w
+        for w in signal.get("windows") or []
+        if isinstance(w, Mapping) and float(w.get("start_s", 0.0)) + ws <= view.measured_s + 1e-6
+    ]
     x_max = view.duration_s
     spans = fault_spans(view)
     markers = run_markers(view)

@@ -178,6 +178,11 @@ class JournalView:
                 ends.append((_float(_map(windows[-1]).get("start_s")) or 0.0) + self.window_s)
         return max(ends)
 
+    @property
+    def measured_s(self) -> float:
+        """The journal's own ``duration_s`` (the end of measurement), else :attr:`duration_s`."""
+        return _float(self.raw.get("duration_s")) or self.duration_s
+
     # --- recovery -------------------------------------------------------------------------
     @property
     def recovered(self) -> bool:

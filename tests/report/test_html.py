@@ -91,3 +91,17 @@ class TestRenderHtml:
         html = render_html({"schema_version": 1, "experiment": {"name": "x"}, "verdict": "aborted"})
         assert "class='banner aborted'" in html
         assert "No analysis in this journal" in html
+
+
+class TestPartialWindow:
+    def test_last_partial_window_is_not_drawn(self) -> None:
+        """A window that starts after the end of measurement minus one window is left out of the charts."""
+        journal = sample_journal()
+        journal["duration_s"] = 27.5  # the run stopped half-way through window 27
+        html = render_html(journal)
+        full = render_html(sample_journal())
+        assert html.count("<polyline") == full.count("<polyline")
+        # the throughput line of api:search loses its last point: 27 points instead of 28
+        search = html[html.index("api:search throughput") :]
+        points = search[search.index("points='") + 8 :].split("'")[0].split()
+        assert len(points) == 27
