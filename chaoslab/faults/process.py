@@ -9,7 +9,7 @@ Ledger record::
 
     {"kind": "process_freeze", "service": "api", "key": "chaoslab-<run>-<label>",
      "processes": [{"pid": 4242, "create_time": 1763881234.5}], "signal": "SIGSTOP",
-     "restart_after_s": null, "signalled": [4242]}
+     "restart_after_s": null, "supervised": true, "launched": true, "signalled": [4242]}
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ class ProcessDriver(FaultDriver):
             "signal": signal_name,
             "restart_after_s": restart_after,
             "supervised": bool(ctx.services is not None and ctx.services.is_supervised(fault.target)),
+            "launched": ctx.services is not None and service_spec(ctx, fault.target).launch.kind != "external",
             "signalled": [],
         }
 
@@ -177,6 +178,10 @@ class ProcessDriver(FaultDriver):
             if kind == "process_freeze":
                 return
         service = str(record["service"])
+        if ctx.services is None and record.get("launched"):
+            # A rollback after the run died: the run's own launcher is gone and the rollback stops
+            # the services it launched, so there is nothing to start again.
+            return
         if ctx.services is not None:
             try:
                 await ctx.services.ensure_running(service)
@@ -208,7 +213,12 @@ class ProcessDriver(FaultDriver):
                 continue
         if stopped:
             return f"process(es) {', '.join(map(str, stopped))} of {record['service']!r} are still stopped"
-        if record.get("kind") != "process_freeze" and not _running_pids(ctx, str(record["service"])):
+        launched_by_dead_run = ctx.services is None and bool(record.get("launched"))
+        if (
+            record.get("kind") != "process_freeze"
+            and not launched_by_dead_run
+            and not _running_pids(ctx, str(record["service"]))
+        ):
             return f"service {record['service']!r} is not running"
         return None
 

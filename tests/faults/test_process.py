@@ -22,7 +22,7 @@ from chaoslab.errors import FaultError, RevertError, SafetyError
 from chaoslab.faults import FaultContext, driver_for
 from chaoslab.faults.process import ProcessDriver
 from chaoslab.spec.faults import ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
-from chaoslab.spec.topology import ProcessMatch, ServiceSpec, TopologySpec
+from chaoslab.spec.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
 from tests.conftest import free_port
 from tests.faults.services import LocalServices, accepts, http_server_command, wait_accepting
 
@@ -118,7 +118,7 @@ class TestProcessFreeze:
             import asyncio, json, time
             from chaoslab.faults import FaultContext, driver_for
             from chaoslab.spec.faults import ProcessFreezeFault
-            from chaoslab.spec.topology import ProcessMatch, ServiceSpec, TopologySpec
+            from chaoslab.spec.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
             match = ProcessMatch(pidfile={str(tmp_path / "pid")!r})
             topo = TopologySpec(name="t", services={{"web": ServiceSpec(process=match)}})
             ctx = FaultContext(topology=topo, run_id="r2")
@@ -243,6 +243,21 @@ class TestProcessKill:
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
         assert services.starts["web"] == 2
+
+    async def test_rollback_of_a_launched_service_does_not_wait_for_it(self, services: LocalServices) -> None:
+        """After the run died, the rollback (no launcher) of a kill of a service the run launched is a no-op."""
+        launch = LaunchSpec(kind="process", command=tuple(http_server_command(services.ports["web"])))
+        topo = topology(web=ServiceSpec(launch=launch))
+        ctx = FaultContext(topology=topo, run_id="k5", services=services)
+        driver = driver_for("process")
+        fault = ProcessKillFault(kind="process_kill", target="web")
+        record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
+        assert record["launched"] is True
+        rollback_ctx = FaultContext(topology=topo, run_id="k5")
+        await driver_for("process").revert(record, rollback_ctx)
+        assert await driver_for("process").check_reverted(record, rollback_ctx) is None
+        assert await eventually(lambda: asyncio.sleep(0, services.pids("web") == []))
+        assert services.starts["web"] == 1
 
     async def test_external_service_that_stays_dead_fails_revert(
         self, external: tuple[subprocess.Popen[bytes], int]
