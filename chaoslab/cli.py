@@ -86,11 +86,26 @@ def main(argv: list[str] | None = None) -> Any:
     except click.Abort:
         click.echo("chaoslab: aborted", err=True)
         sys.exit(int(ExitCode.ABORTED))
+    except click.UsageError as exc:
+        # one line, like every other invalid input; click's own form spans three
+        click.echo(f"chaoslab: error: {usage_line(exc)}", err=True)
+        sys.exit(int(ExitCode.INVALID))
     except click.ClickException as exc:
         exc.show()
-        sys.exit(int(ExitCode.INVALID) if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(exc.exit_code)
+
     # without standalone mode click returns a command's Exit code instead of exiting
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """A click usage error as one line naming the command and where to find help."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    message = message[:1].lower() + message[1:]
+    message = message.replace(". (Did you mean", "; did you mean").replace("?)", "?")
+    command = exc.ctx.command_path if exc.ctx is not None else "chaoslab"
+    prefix = command.removeprefix("chaoslab").strip()
+    return (f"{prefix}: " if prefix else "") + f"{message} (see '{command} --help')"
 
 
 if __name__ == "__main__":

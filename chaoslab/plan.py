@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chaoslab.spec.faults import FaultBase
-from chaoslab.spec.loading import Experiment
+from chaoslab.spec.loading import Experiment, resolve_known_refs, runtime_refs
 from chaoslab.units import format_duration
 
 PHASE_NAMES = ("warmup", "baseline", "fault", "recovery")
@@ -107,6 +107,9 @@ def render_plan(plan: Plan) -> str:
     lines = [f"experiment {spec.name}" + (" (quick)" if exp.quick else "") + f"  topology {exp.topology.name}"]
     if spec.description:
         lines.append("  " + " ".join(spec.description.split()))
+    if exp.parameters:
+        shown = ", ".join(f"{k}={_param_text(v)}" for k, v in sorted(exp.parameters.items()))
+        lines.append(f"  parameters: {shown}")
     lines.append("")
     lines.append("phases:")
     for phase in plan.phases:
@@ -120,10 +123,13 @@ def render_plan(plan: Plan) -> str:
     lines.append(
         f"load: {load.engine}, {load.rate:g}/s open-loop, profile {load.profile.kind}, {load.connections} connections"
     )
+    # ${service:api} shown as the address it stands for; run-time-only refs (${run_dir}) stay as written
+    refs = runtime_refs(exp.topology)
     total = sum(r.weight for r in load.mix)
     for request in load.mix:
+        url = resolve_known_refs(request.url, refs)
         lines.append(
-            f"  {request.signal_name:<20} {request.weight / total:>5.0%}  {request.method} {request.url}"
+            f"  {request.signal_name:<20} {request.weight / total:>5.0%}  {request.method} {url}"
             f"  (timeout {format_duration(request.timeout)})"
         )
     lines.append("")
@@ -132,7 +138,9 @@ def render_plan(plan: Plan) -> str:
         lines.append(f"  [{planned.label}] at {format_duration(planned.apply_at_s)}: {planned.fault.describe()}")
         lines.append(f"      undo at {format_duration(planned.revert_at_s)} (or on any exit): {planned.fault.undo()}")
     lines.append("")
-    lines.append("targets: " + ", ".join(plan.targets()))
+    lines.append("targets:")
+    for target in plan.targets():
+        lines.append(f"  {target:<20} {_describe_target(exp, target)}")
     services = ", ".join(f"{name} ({svc.launch.kind})" for name, svc in exp.topology.services.items())
     lines.append(f"services: {services}")
     lines.append(f"toxiproxy: {exp.topology.toxiproxy}")
@@ -141,7 +149,7 @@ def render_plan(plan: Plan) -> str:
     lines.append(
         f"judged per {format_duration(ss.window)} window (≥{ss.min_samples} samples): "
         f"p95 ≤ max({ss.band.p95_factor:g}× baseline, baseline + {format_duration(ss.band.p95_margin)}), "
-        f"error rate ≤ baseline + {ss.band.error_rate_margin * 100:g} points"
+        f"error rate ≤ baseline + {ss.band.error_rate_margin * 100:g} percentage point(s)"
     )
     for slo in ss.slos:
         parts = []
@@ -161,6 +169,23 @@ def render_plan(plan: Plan) -> str:
     for rule in spec.abort:
         lines.append(f"abort when: {_describe_abort(rule)}")
     return "\n".join(lines)
+
+
+def _param_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _describe_target(exp: Experiment, target: str) -> str:
+    """What a fault target is: a link with its proxy addresses, a service with its address, or the host."""
+    topology = exp.topology
+    if target in topology.links:
+        link = topology.links[target]
+        return f"link: proxy {link.listen} → {link.upstream}"
+    if target in topology.services:
+        service = topology.services[target]
+        where = service.url or service.address or "no address"
+        return f"service: {where} (launch: {service.launch.kind})"
+    return "the host running chaoslab" if target == "host" else "unknown"
 
 
 def _describe_abort(rule: object) -> str:

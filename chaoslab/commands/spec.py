@@ -8,18 +8,27 @@ from pathlib import Path
 import click
 
 from chaoslab.errors import ExitCode, SpecError
+from chaoslab.log import get_logger
 from chaoslab.plan import build_plan, render_plan
-from chaoslab.spec.experiment import ExperimentSpec
-from chaoslab.spec.loading import experiment_search_dirs, load_experiment, parse_overrides, read_document
+from chaoslab.spec.loading import (
+    Experiment,
+    experiment_search_dirs,
+    load_experiment,
+    parse_overrides,
+    read_document,
+)
+from chaoslab.spec.schema import experiment_json_schema
 
 set_option = click.option(
     "--set",
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a parameter (mode=resilient) or a field (load.rate=100/s). Repeatable.",
+    help="Override a parameter (mode=resilient) or a field (load.rate=100/s, faults.0.latency=300ms). Repeatable.",
 )
-quick_option = click.option("--quick", is_flag=True, help="Use the experiment's short CI form.")
+quick_option = click.option("--quick", is_flag=True, help="Use the experiment's short CI form (its quick: patch).")
+
+_log = get_logger("cli")
 
 
 @click.command("list")
@@ -35,8 +44,8 @@ def list_command() -> None:
             seen.add(path.stem)
             try:
                 doc = read_document(path)
-                text = str(doc.data.get("description", "")).strip()
-                summary = text.split(". ")[0].split("\n")[0]
+                text = " ".join(str(doc.data.get("description", "")).split())
+                summary = text.split(". ")[0]
             except SpecError as exc:
                 summary = f"(invalid: {exc.one_line()})"
             click.echo(f"{path.stem:<28} {summary}")
@@ -49,21 +58,30 @@ def list_command() -> None:
 @set_option
 @quick_option
 def validate_command(paths: tuple[str, ...], overrides: tuple[str, ...], quick: bool) -> None:
-    """Validate experiment files (and their topologies); exit 2 on the first bad one per file."""
+    """Validate experiment files or names (and their topologies); every file is checked, exit 2 if any is bad."""
     values = parse_overrides(overrides)
     failed = 0
     for path in paths:
         try:
-            exp = load_experiment(Path(path) if Path(path).exists() else path, overrides=values, quick=quick)
-            if exp.spec.quick is not None and not quick:
-                load_experiment(exp.path or path, overrides=values, quick=True)
+            exp = _load_checked(path, values, quick)
         except SpecError as exc:
             failed += 1
             click.echo(f"chaoslab: error: {exc.one_line()}", err=True)
             continue
+        _log.info("experiment.valid", path=path, experiment=exp.spec.name, topology=exp.topology.name)
         click.echo(f"ok  {path}  ({exp.spec.name}, topology {exp.topology.name}, {len(exp.spec.faults)} fault(s))")
     if failed:
+        if len(paths) > 1:
+            click.echo(f"chaoslab: {failed} of {len(paths)} file(s) invalid", err=True)
         raise click.exceptions.Exit(int(ExitCode.INVALID))
+
+
+def _load_checked(path: str, values: dict[str, object], quick: bool) -> Experiment:
+    """Load one experiment; its quick form is checked too, so CI does not find a broken patch first."""
+    exp = load_experiment(Path(path) if Path(path).is_file() else path, overrides=values, quick=quick)
+    if exp.spec.quick is not None and not quick:
+        load_experiment(exp.path or path, overrides=values, quick=True)
+    return exp
 
 
 @click.command("plan")
@@ -77,14 +95,14 @@ def plan_command(experiment: str, overrides: tuple[str, ...], quick: bool) -> No
 
 
 @click.command("schema")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to a file.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def schema_command(output: str | None) -> None:
-    """Print the JSON Schema of the experiment format (for editors)."""
-    schema = ExperimentSpec.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "chaoslab experiment"
-    text = json.dumps(schema, indent=2, sort_keys=True)
-    if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
-    else:
+    """Print the JSON Schema (draft 2020-12) of the experiment format, for editors."""
+    text = json.dumps(experiment_json_schema(), indent=2, sort_keys=True, ensure_ascii=False)
+    if not output:
         click.echo(text)
+        return
+    try:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot write {output!r}: {exc.strerror or exc}", field="--output") from None

@@ -2,16 +2,21 @@
 
 Every failure is a :class:`~chaoslab.errors.SpecError` with one line naming the file, the line,
 the field path, what was expected and what was found. Nothing here touches the system.
+
+The order matters for the messages: the topology is read first (its ``parameters`` are
+defaults), then ``quick:`` is merged, ``--set`` applied, ``${param}`` substituted, both models
+validated, and finally targets, signals and ``${service:NAME}``-style references are checked
+against the topology.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import fnmatch
 import os
 import re
 import sys
-import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +28,8 @@ from pydantic import BaseModel, ValidationError
 
 from chaoslab.errors import SpecError
 from chaoslab.spec.experiment import ExperimentSpec
-from chaoslab.spec.faults import FAULT_KINDS, FAULT_MODELS, DiskFillFault
+from chaoslab.spec.faults import DiskFillFault
+from chaoslab.spec.messages import Provenance, describe_value, did_you_mean, dotted, to_spec_error
 from chaoslab.spec.topology import ParamValue, TopologySpec
 from chaoslab.spec.yamlsource import Path_, SourceDoc, parse_yaml
 
@@ -34,6 +40,11 @@ RUNTIME_REFS = frozenset({"python", "run_dir", "state_dir", "project_dir"})
 
 _REF = re.compile(r"\$\{([^}]*)\}")
 _MAX_FILE_BYTES = 4 * 1024 * 1024
+
+# kept for callers of the first version of this module
+_did_you_mean = did_you_mean
+_kind_of = describe_value
+_dotted = dotted
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,73 +75,104 @@ def experiment_search_dirs() -> list[Path]:
 def find_experiment(name_or_path: str) -> Path:
     """The file for an experiment name (looked up in ``experiments/``) or path."""
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+    if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path or candidate.exists():
+        if candidate.is_dir():
+            raise SpecError("expected a YAML file, got a directory", file=name_or_path)
         if candidate.is_file():
             return candidate
-        raise SpecError(f"file not found: {name_or_path}", file=name_or_path)
+        raise SpecError("file not found", file=name_or_path)
     for directory in experiment_search_dirs():
         for suffix in (".yaml", ".yml"):
             path = directory / f"{name_or_path}{suffix}"
             if path.is_file():
                 return path
     known = sorted({p.stem for d in experiment_search_dirs() if d.is_dir() for p in d.glob("*.y*ml")})
-    hint = _did_you_mean(name_or_path, known)
-    raise SpecError(f"no experiment named {name_or_path!r}{hint}", file=name_or_path)
+    listing = f" (known: {', '.join(known)})" if known and len(known) <= 20 else ""
+    raise SpecError(
+        f"no experiment file or name {name_or_path!r}{did_you_mean(name_or_path, known)}{listing}",
+        file=name_or_path,
+    )
 
 
 def read_document(path: Path) -> SourceDoc:
     """Read and parse a YAML file into a mapping document, or raise a one-line SpecError."""
-    shown = str(path)
+    where = str(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SpecError("file not found", file=shown) from None
+        raise SpecError("file not found", file=where) from None
     except IsADirectoryError:
-        raise SpecError("expected a YAML file, got a directory", file=shown) from None
+        raise SpecError("expected a YAML file, got a directory", file=where) from None
     except OSError as exc:
-        raise SpecError(f"cannot read file: {exc.strerror}", file=shown) from None
+        raise SpecError(f"cannot read file: {exc.strerror or exc}", file=where) from None
     if len(raw) > _MAX_FILE_BYTES:
-        raise SpecError(f"file is too large ({len(raw)} bytes; at most {_MAX_FILE_BYTES})", file=shown)
+        raise SpecError(f"expected a file of at most {_MAX_FILE_BYTES} bytes, got {len(raw)}", file=where)
     if b"\x00" in raw:
-        raise SpecError("expected a YAML text file, got binary data", file=shown)
+        raise SpecError("expected a YAML text file, got binary data (a NUL byte)", file=where)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"expected UTF-8 text, got a non-UTF-8 byte at offset {exc.start}", file=shown) from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            f"expected UTF-8 text, got the byte 0x{raw[exc.start]:02x} at offset {exc.start}", file=where, line=line
+        ) from None
     try:
         doc = parse_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(f"YAML syntax error: {problem}", file=shown, line=line) from None
+        yaml_line = mark.line + 1 if mark is not None else None
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        raise SpecError(f"YAML syntax error: {problem}", file=where, line=yaml_line) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"YAML syntax error: {' '.join(str(exc).split())}", file=shown) from None
+        raise SpecError(f"YAML syntax error: {' '.join(str(exc).split())}", file=where) from None
     if doc.data is None:
-        raise SpecError("expected a mapping of experiment fields, got an empty file", file=shown)
+        raise SpecError("expected a mapping of fields, got an empty file", file=where)
     if not isinstance(doc.data, dict):
         raise SpecError(
-            f"expected a mapping at the top level, got {_kind_of(doc.data)}", file=shown, line=doc.line_of(())
+            f"expected a mapping of fields at the top level, got {describe_value(doc.data)}",
+            file=where,
+            line=doc.line_of(()),
         )
     return doc
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
-    """``key=value`` strings from ``--set`` into a mapping; values are read as YAML scalars."""
+    """``key=value`` strings from ``--set`` into a mapping; values are read as YAML scalars.
+
+    >>> parse_overrides(["mode=resilient", "load.rate=100/s", "vectors=500", "flag=true"])
+    {'mode': 'resilient', 'load.rate': '100/s', 'vectors': 500, 'flag': True}
+    """
     result: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SpecError(f"--set: expected key=value, got {pair!r}")
+            raise SpecError(f"expected KEY=VALUE, got {pair!r}", field="--set")
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", key):
+            raise SpecError(
+                f"expected a parameter name or a dotted field path like load.rate, got {key!r}", field="--set"
+            )
         try:
-            parsed = yaml.safe_load(value) if value.strip() else ""
+            parsed = yaml.load(value, Loader=_ScalarLoader) if value.strip() else ""
         except yaml.YAMLError:
             parsed = value
-        if isinstance(parsed, dict | list):
-            parsed = value
+        if isinstance(parsed, dict | list) or not isinstance(parsed, str | int | float | bool | None):
+            parsed = value  # only scalars are parsed; anything else stays the text given
         result[key] = parsed
     return result
+
+
+class _ScalarLoader(yaml.SafeLoader):
+    """Like the file loader: ``on``/``yes``/``no`` stay strings, only true/false are booleans."""
+
+
+_ScalarLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in value if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ScalarLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def load_experiment(
@@ -153,45 +195,83 @@ def experiment_from_document(
     quick: bool = False,
 ) -> Experiment:
     """Build an Experiment from an already parsed document (see :func:`load_experiment`)."""
-    shown = str(path) if path is not None else "<experiment>"
+    where = str(path) if path is not None else "<experiment>"
     data = copy.deepcopy(doc.data)
-    if quick and isinstance(data.get("quick"), dict):
-        data = _deep_merge(data, data["quick"])
+    quick_paths: set[Path_] = set()
+    if quick and "quick" in data:
+        patch = data["quick"]
+        if not isinstance(patch, dict):
+            raise SpecError(
+                f"expected a mapping of fields to change in --quick runs, got {describe_value(patch)}",
+                file=where,
+                line=doc.line_of(("quick",)),
+                field="quick",
+            )
+        data = _deep_merge(data, patch, (), quick_paths)
     # topology first: its parameters are defaults the experiment and --set may override
     topo_ref = data.get("topology", "demo")
-    if not isinstance(topo_ref, str):
+    if not isinstance(topo_ref, str) or not topo_ref.strip():
         raise SpecError(
-            f"expected a topology name or path, got {_kind_of(topo_ref)}",
-            file=shown,
+            f"expected a topology name or path, got {describe_value(topo_ref)}",
+            file=where,
             line=doc.line_of(("topology",)),
             field="topology",
         )
-    topo_path = find_topology(topo_ref, relative_to=path.parent if path else Path.cwd(), shown=shown, doc=doc)
+    topo_path = find_topology(topo_ref, relative_to=path.parent if path else Path.cwd(), shown=where, doc=doc)
     topo_doc = read_document(topo_path)
-    topo_params = topo_doc.data.get("parameters") or {}
-    exp_params = data.get("parameters") or {}
-    if not isinstance(topo_params, dict):
-        raise SpecError("expected a mapping", file=str(topo_path), field="parameters")
-    if not isinstance(exp_params, dict):
-        raise SpecError("expected a mapping", file=shown, line=doc.line_of(("parameters",)), field="parameters")
+    topo_params = _parameters_of(topo_doc.data, str(topo_path), topo_doc)
+    exp_params = _parameters_of(data, where, doc)
     params: dict[str, Any] = {**topo_params, **exp_params}
+    set_paths: dict[Path_, str] = {}
+    set_params: dict[str, str] = {}
     for key, value in overrides.items():
-        if "." in key:
-            _set_path(data, key.split("."), value, shown)
-        elif key in params:
-            params[key] = value
+        text = f"{key}={_scalar_text(value)}"
+        keys = key.split(".")
+        if keys[0] == "parameters" and len(keys) == 2:
+            keys = keys[1:]
+        if len(keys) > 1:
+            _set_path(data, keys, value, text)
+            set_paths[tuple(int(k) if k.isdigit() else k for k in keys)] = text
+        elif keys[0] in params:
+            params[keys[0]] = value
+            set_params[keys[0]] = text
+            set_paths[("parameters", keys[0])] = text
         else:
-            hint = _did_you_mean(key, list(params))
             known = ", ".join(sorted(params)) or "none"
-            raise SpecError(f"--set: unknown parameter {key!r}{hint} (parameters: {known})")
-    data["parameters"] = {k: v for k, v in params.items() if k in exp_params or k in overrides}
-    data = _substitute(data, params, shown, doc, ())
-    topo_data = _substitute(topo_doc.data, params, str(topo_path), topo_doc, ())
+            raise SpecError(
+                f"unknown parameter {keys[0]!r}{did_you_mean(keys[0], params)} "
+                f"(parameters of the experiment and topology {topo_ref!r}: {known}; "
+                "use a dotted path like load.rate to set a field)",
+                field=f"--set {text}",
+            )
+    data["parameters"] = {k: v for k, v in params.items() if k in exp_params or k in set_params}
+    origins: dict[Path_, str] = {}
+    data = _substitute(data, params, where, doc, (), origins)
+    topo_data = _substitute(topo_doc.data, params, str(topo_path), topo_doc, (), {})
     topo_data["parameters"] = {k: params[k] for k in topo_params}
     topology = validate_model(TopologySpec, topo_data, file=str(topo_path), doc=topo_doc)
-    spec = validate_model(ExperimentSpec, data, file=shown, doc=doc)
-    _cross_check(spec, topology, shown, doc)
+    provenance = Provenance(
+        set_paths=set_paths, params=origins, set_params=set_params, quick_paths=frozenset(quick_paths)
+    )
+    spec = validate_model(ExperimentSpec, data, file=where, doc=doc, provenance=provenance)
+    _cross_check(spec, topology, where, doc)
+    _check_refs(data, topology, where, doc, ("parameters",))
+    _check_refs(topo_data, topology, str(topo_path), topo_doc, ("parameters", "description"))
     return Experiment(spec=spec, topology=topology, path=path, parameters=params, quick=quick)
+
+
+def _parameters_of(data: Mapping[str, Any], file: str, doc: SourceDoc) -> dict[str, Any]:
+    params = data.get("parameters")
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise SpecError(
+            f"expected a mapping of parameter names to values, got {describe_value(params)}",
+            file=file,
+            line=doc.line_of(("parameters",)),
+            field="parameters",
+        )
+    return params
 
 
 def find_topology(ref: str, *, relative_to: Path, shown: str, doc: SourceDoc | None = None) -> Path:
@@ -201,14 +281,19 @@ def find_topology(ref: str, *, relative_to: Path, shown: str, doc: SourceDoc | N
         candidate = Path(ref) if Path(ref).is_absolute() else relative_to / ref
         if candidate.is_file():
             return candidate
-        raise SpecError(f"topology file not found: {ref!r}", file=shown, line=line, field="topology")
+        raise SpecError(
+            f"expected a topology file, got {ref!r} (no such file: {candidate})",
+            file=shown,
+            line=line,
+            field="topology",
+        )
     for directory in (BUILTIN_TOPOLOGIES, Path.cwd() / "topologies"):
         candidate = directory / f"{ref}.yaml"
         if candidate.is_file():
             return candidate
     known = sorted(p.stem for p in BUILTIN_TOPOLOGIES.glob("*.yaml"))
     raise SpecError(
-        f"unknown topology {ref!r}{_did_you_mean(ref, known)} (built-in: {', '.join(known)})",
+        f"unknown topology {ref!r}{did_you_mean(ref, known)} (built-in: {', '.join(known)}; or give a path)",
         file=shown,
         line=line,
         field="topology",
@@ -219,64 +304,86 @@ def load_topology(ref: str, *, overrides: Mapping[str, Any] | None = None) -> To
     """Load a topology on its own (for ``chaoslab demo``), with parameter overrides."""
     path = find_topology(ref, relative_to=Path.cwd(), shown=ref)
     doc = read_document(path)
-    params: dict[str, Any] = dict(doc.data.get("parameters") or {})
+    params: dict[str, Any] = dict(_parameters_of(doc.data, str(path), doc))
     for key, value in (overrides or {}).items():
         if key not in params:
-            raise SpecError(f"--set: unknown parameter {key!r}{_did_you_mean(key, list(params))}")
+            known = ", ".join(sorted(params)) or "none"
+            raise SpecError(
+                f"unknown parameter {key!r}{did_you_mean(key, params)} (parameters of topology {ref!r}: {known})",
+                field=f"--set {key}={_scalar_text(value)}",
+            )
         params[key] = value
-    data = _substitute(doc.data, params, str(path), doc, ())
+    data = _substitute(doc.data, params, str(path), doc, (), {})
     data["parameters"] = params
-    return validate_model(TopologySpec, data, file=str(path), doc=doc)
+    topology = validate_model(TopologySpec, data, file=str(path), doc=doc)
+    _check_refs(data, topology, str(path), doc, ("parameters", "description"))
+    return topology
 
 
 M = typing.TypeVar("M", bound=BaseModel)
 
 
-def validate_model(model: type[M], data: Any, *, file: str, doc: SourceDoc) -> M:
-    """Validate ``data`` as ``model``; the first error becomes a one-line SpecError."""
+def validate_model(model: type[M], data: Any, *, file: str, doc: SourceDoc, provenance: Provenance | None = None) -> M:
+    """Validate ``data`` as ``model``; the most useful error becomes a one-line SpecError."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _to_spec_error(exc, model, data, file, doc) from None
+        raise to_spec_error(exc, model, data, file=file, doc=doc, provenance=provenance) from None
 
 
 # ---------------------------------------------------------------------------------------------
 # substitution and overrides
 
 
-def _substitute(value: Any, params: Mapping[str, Any], file: str, doc: SourceDoc, path: Path_) -> Any:
+def _scalar_text(value: Any) -> str:
+    """A parameter value as it is written into a string: YAML spelling for booleans and null."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _substitute(
+    value: Any, params: Mapping[str, Any], file: str, doc: SourceDoc, path: Path_, origins: dict[Path_, str]
+) -> Any:
     if isinstance(value, dict):
-        return {k: _substitute(v, params, file, doc, (*path, k)) for k, v in value.items()}
+        return {k: _substitute(v, params, file, doc, (*path, k), origins) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, params, file, doc, (*path, i)) for i, v in enumerate(value)]
+        return [_substitute(v, params, file, doc, (*path, i), origins) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
     whole = _REF.fullmatch(value.strip())
     if whole and _is_param_ref(whole.group(1)):
+        # a whole-value reference keeps the parameter's type (a number stays a number)
+        origins[path] = whole.group(1).strip()
         return _param(whole.group(1), params, file, doc, path)
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if not _is_param_ref(name):
             return match.group(0)
-        return str(_param(name, params, file, doc, path))
+        origins[path] = name.strip()
+        return _scalar_text(_param(name, params, file, doc, path))
 
     return _REF.sub(replace, value)
 
 
 def _is_param_ref(name: str) -> bool:
-    return ":" not in name and name not in RUNTIME_REFS
+    return ":" not in name and name.strip() not in RUNTIME_REFS
 
 
 def _param(name: str, params: Mapping[str, Any], file: str, doc: SourceDoc, path: Path_) -> Any:
-    if name in params:
-        return params[name]
-    hint = _did_you_mean(name, list(params))
+    key = name.strip()
+    if key in params:
+        return params[key]
+    known = ", ".join(sorted(params)) or "none"
     raise SpecError(
-        f"unknown parameter ${{{name}}}{hint}; declare it under 'parameters'",
+        f"unknown parameter ${{{name}}}{did_you_mean(key, params)}; declare it under 'parameters' "
+        f"(parameters: {known})",
         file=file,
         line=doc.line_of(path),
-        field=_dotted(path),
+        field=dotted(path),
     )
 
 
@@ -290,6 +397,11 @@ def resolve_runtime_refs(text: str, refs: Mapping[str, str]) -> str:
         raise SpecError(f"unknown reference ${{{name}}} in {text!r}")
 
     return _REF.sub(replace, text)
+
+
+def resolve_known_refs(text: str, refs: Mapping[str, str]) -> str:
+    """Like :func:`resolve_runtime_refs`, but leaves references it cannot resolve (``${run_dir}``) as written."""
+    return _REF.sub(lambda m: refs.get(m.group(1), m.group(0)), text)
 
 
 def runtime_refs(topology: TopologySpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -308,32 +420,78 @@ def runtime_refs(topology: TopologySpec, extra: Mapping[str, str] | None = None)
     return refs
 
 
-def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+def _check_refs(data: Any, topology: TopologySpec, file: str, doc: SourceDoc, skip: tuple[str, ...]) -> None:
+    """Every ``${service:NAME}``, ``${link:NAME}`` ... must name something the topology has."""
+    known = set(runtime_refs(topology)) | RUNTIME_REFS
+    for path, text in _strings(data, ()):
+        if path[:1] and path[0] in skip:
+            continue
+        for match in _REF.finditer(text):
+            name = match.group(1)
+            if name in known or _is_param_ref(name):
+                continue
+            prefix = name.partition(":")[0]
+            choices = sorted(k for k in known if k.startswith(prefix + ":")) or sorted(known)
+            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+            hint = f"; did you mean ${{{close[0]}}}?" if close else ""
+            raise SpecError(
+                f"unknown reference ${{{name}}}{hint} (known: {', '.join('${' + c + '}' for c in choices)})",
+                file=file,
+                line=doc.line_of(path),
+                field=dotted(path),
+            )
+
+
+def _strings(value: Any, path: Path_) -> Iterable[tuple[Path_, str]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+    elif isinstance(value, str) and "${" in value:
+        yield path, value
+
+
+def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any], path: Path_, patched: set[Path_]) -> dict[str, Any]:
     result = dict(base)
     for key, value in patch.items():
         if isinstance(value, Mapping) and isinstance(result.get(key), dict):
-            result[key] = _deep_merge(result[key], value)
+            result[key] = _deep_merge(result[key], value, (*path, key), patched)
         else:
             result[key] = copy.deepcopy(value)
+            patched.add((*path, key))
     return result
 
 
-def _set_path(data: dict[str, Any], keys: Sequence[str], value: Any, file: str) -> None:
+def _set_path(data: dict[str, Any], keys: Sequence[str], value: Any, text: str) -> None:
+    """Set a dotted field path (``faults.0.latency``) in the raw document for ``--set``."""
     node: Any = data
-    for i, key in enumerate(keys[:-1]):
-        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        here = ".".join(keys[: i + 1])
+        if isinstance(node, list):
+            if not key.isdigit():
+                raise SpecError(f"expected a list index at {here!r}, got {key!r}", field=f"--set {text}")
+            if int(key) >= len(node):
+                raise SpecError(
+                    f"expected an index below {len(node)} at {here!r} ({len(node)} item(s)), got {key}",
+                    field=f"--set {text}",
+                )
+            if last:
+                node[int(key)] = value
+            else:
+                node = node[int(key)]
         elif isinstance(node, dict):
-            node = node.setdefault(key, {})
+            if last:
+                node[key] = value
+            else:
+                node = node.setdefault(key, {})
         else:
-            raise SpecError(f"--set: cannot set {'.'.join(keys)!r}: {'.'.join(keys[: i + 1])} is not a mapping")
-    last = keys[-1]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise SpecError(f"--set: cannot set {'.'.join(keys)!r}")
+            parent = ".".join(keys[:i])
+            raise SpecError(
+                f"expected {parent!r} to be a mapping or list, got {describe_value(node)}", field=f"--set {text}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,11 +501,11 @@ def _set_path(data: dict[str, Any], keys: Sequence[str], value: Any, file: str) 
 def _cross_check(spec: ExperimentSpec, topology: TopologySpec, file: str, doc: SourceDoc) -> None:
     for index, fault in enumerate(spec.faults):
         path: Path_ = ("faults", index, "target")
-        where = {"file": file, "line": doc.line_of(path), "field": _dotted(path)}
+        where = {"file": file, "line": doc.line_of(path), "field": dotted(path)}
         target_kind = type(fault).target_kind
         if target_kind == "link":
             if fault.target not in topology.links:
-                hint = _did_you_mean(fault.target, list(topology.links))
+                hint = did_you_mean(fault.target, list(topology.links))
                 known = ", ".join(sorted(topology.links)) or "none"
                 raise SpecError(
                     f"{fault.kind} needs a link; {fault.target!r} is not a link of topology "
@@ -357,7 +515,7 @@ def _cross_check(spec: ExperimentSpec, topology: TopologySpec, file: str, doc: S
         else:
             allowed = set(topology.services) | ({"host"} if target_kind == "host_or_service" else set())
             if fault.target not in allowed:
-                hint = _did_you_mean(fault.target, sorted(allowed))
+                hint = did_you_mean(fault.target, sorted(allowed))
                 raise SpecError(
                     f"{fault.kind} needs a service; {fault.target!r} is not a service of topology "
                     f"{topology.name!r}{hint} (services: {', '.join(sorted(allowed))})",
@@ -391,18 +549,21 @@ def _cross_check(spec: ExperimentSpec, topology: TopologySpec, file: str, doc: S
         for index, name in enumerate(names):
             if not any(_signal_matches(name, s) for s in signals):
                 path = (*field_name.split("."), index if field_name != "steady_state.bands" else name)
+                if field_name == "steady_state.slos":
+                    path = (*path, "signal")
                 raise SpecError(
-                    f"unknown signal {name!r}{_did_you_mean(name, sorted(signals))} "
+                    f"unknown signal {name!r}{did_you_mean(name, sorted(signals))} "
                     f"(signals: {', '.join(sorted(signals))})",
                     file=file,
                     line=doc.line_of(path),
-                    field=_dotted(path),
+                    field=dotted(path),
                 )
     for index, rule in enumerate(spec.abort):
         rule_service = getattr(rule, "service", None)
         if rule_service is not None and rule_service not in topology.services:
             raise SpecError(
-                f"unknown service {rule_service!r}{_did_you_mean(rule_service, list(topology.services))}",
+                f"unknown service {rule_service!r}{did_you_mean(rule_service, list(topology.services))} "
+                f"(services: {', '.join(sorted(topology.services))})",
                 file=file,
                 line=doc.line_of(("abort", index, "service")),
                 field=f"abort.{index}.service",
@@ -410,7 +571,8 @@ def _cross_check(spec: ExperimentSpec, topology: TopologySpec, file: str, doc: S
         signal = getattr(rule, "signal", None)
         if signal is not None and not any(_signal_matches(signal, s) for s in signals):
             raise SpecError(
-                f"unknown signal {signal!r}{_did_you_mean(signal, sorted(signals))}",
+                f"unknown signal {signal!r}{did_you_mean(signal, sorted(signals))} "
+                f"(signals: {', '.join(sorted(signals))})",
                 file=file,
                 line=doc.line_of(("abort", index, "signal")),
                 field=f"abort.{index}.signal",
@@ -418,210 +580,4 @@ def _cross_check(spec: ExperimentSpec, topology: TopologySpec, file: str, doc: S
 
 
 def _signal_matches(pattern: str, name: str) -> bool:
-    import fnmatch
-
     return fnmatch.fnmatchcase(name, pattern)
-
-
-# ---------------------------------------------------------------------------------------------
-# error messages
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean {matches[0]!r}?" if matches else ""
-
-
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"a string ({value!r})" if len(value) < 60 else "a string"
-    if isinstance(value, int | float):
-        return f"a number ({value!r})"
-    return type(value).__name__
-
-
-def _dotted(path: Path_) -> str:
-    return ".".join(str(p) for p in path)
-
-
-_EXPECT = {
-    "int_parsing": "an integer",
-    "int_type": "an integer",
-    "int_from_float": "a whole number",
-    "float_parsing": "a number",
-    "float_type": "a number",
-    "string_type": "a string",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "missing": None,
-}
-
-
-def _to_spec_error(exc: ValidationError, model: type[BaseModel], data: Any, file: str, doc: SourceDoc) -> SpecError:
-    err = exc.errors(include_url=False)[0]
-    raw_path, _parent = _raw_path(err["loc"], data)
-    line = doc.line_of(raw_path)
-    kind = err["type"]
-    found = err.get("input")
-    ctx = err.get("ctx") or {}
-    if kind == "missing":
-        return SpecError(f"missing required field {raw_path[-1]!r}", file=file, line=line, field=_dotted(raw_path))
-    if kind == "extra_forbidden":
-        key = str(raw_path[-1])
-        allowed = _allowed_keys(model, raw_path[:-1], data)
-        hint = _did_you_mean(key, allowed)
-        return SpecError(
-            f"unknown key {key!r}{hint}"
-            + (f" (expected one of: {', '.join(allowed)})" if not hint and allowed else ""),
-            file=file,
-            line=line,
-            field=_dotted(raw_path),
-        )
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tag = ctx.get("discriminator", "'kind'").strip("'")
-        choices = FAULT_KINDS if tag == "kind" and raw_path[:1] == ("faults",) else _tags(ctx)
-        field_path = (*raw_path, tag)
-        if kind == "union_tag_not_found":
-            return SpecError(
-                f"missing {tag!r} (one of: {', '.join(choices)})",
-                file=file,
-                line=doc.line_of(field_path),
-                field=_dotted(raw_path),
-            )
-        value = ctx.get("tag")
-        what = "fault kind" if tag == "kind" and raw_path[:1] == ("faults",) else tag
-        return SpecError(
-            f"unknown {what} {value!r}{_did_you_mean(str(value), choices)} (known: {', '.join(choices)})",
-            file=file,
-            line=doc.line_of(field_path),
-            field=_dotted(field_path),
-        )
-    if kind == "literal_error":
-        expected = ctx.get("expected", "")
-        return SpecError(f"expected one of {expected}, got {found!r}", file=file, line=line, field=_dotted(raw_path))
-    if kind in _EXPECT:
-        return SpecError(
-            f"expected {_EXPECT[kind]}, got {_kind_of(found)}", file=file, line=line, field=_dotted(raw_path)
-        )
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}[kind]
-        bound = next(iter(ctx.values()), "?")
-        return SpecError(f"expected a value {op} {bound}, got {found!r}", file=file, line=line, field=_dotted(raw_path))
-    if kind in ("too_short", "too_long"):
-        return SpecError(
-            f"{err['msg'].replace('List', 'list').replace('Tuple', 'list')}, got {_kind_of(found)}",
-            file=file,
-            line=line,
-            field=_dotted(raw_path),
-        )
-    message = err["msg"]
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
-    if "got" not in message and kind not in ("value_error",):
-        message = f"{message}, got {_kind_of(found)}"
-    field = _dotted(raw_path)
-    return SpecError(message, file=file, line=line, field=field or None)
-
-
-def _tags(ctx: Mapping[str, Any]) -> tuple[str, ...]:
-    expected = str(ctx.get("expected_tags", ""))
-    return tuple(t.strip().strip("'") for t in expected.split(",") if t.strip())
-
-
-def _raw_path(loc: tuple[int | str, ...], data: Any) -> tuple[Path_, Any]:
-    """Map a pydantic location onto the raw document, dropping union tags pydantic inserts."""
-    path: list[str | int] = []
-    node: Any = data
-    parent: Any = None
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            parent, node = node, node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            parent, node = node, node[part]
-            path.append(part)
-        elif isinstance(node, dict) and part in {node.get("kind"), node.get("when"), node.get("type")}:
-            continue  # pydantic's discriminator tag, not a key of the document
-        elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
-            continue
-        else:
-            path.append(part)
-            parent, node = node, None
-    return tuple(path), parent
-
-
-def _allowed_keys(model: type[BaseModel], path: Path_, data: Any) -> list[str]:
-    current: Any = model
-    node = data
-    for part in path:
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-        current = _child_type(current, part, node)
-        if current is None:
-            return []
-    current = _pick_member(current, node)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return sorted(f.alias or name for name, f in current.model_fields.items())
-    return []
-
-
-def _child_type(tp: Any, part: str | int, node: Any) -> Any:
-    tp = _unwrap(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        for name, field in tp.model_fields.items():
-            if part in (name, field.alias):
-                return field.annotation
-        return None
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (tuple, list) and args:
-        return args[0]
-    if origin is dict and len(args) == 2:
-        return args[1]
-    return None
-
-
-def _unwrap(tp: Any) -> Any:
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0])
-    return tp
-
-
-def _pick_member(tp: Any, node: Any) -> Any:
-    tp = _unwrap(tp)
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        members = [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
-        if isinstance(node, dict):
-            for tag in ("kind", "when"):
-                if tag in node and node[tag] in FAULT_MODELS and tag == "kind":
-                    return FAULT_MODELS[node[tag]]
-                for member in members:
-                    if isinstance(member, type) and issubclass(member, BaseModel) and tag in member.model_fields:
-                        if node.get(tag) in typing.get_args(member.model_fields[tag].annotation):
-                            return member
-        return next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)), None)
-    return tp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
 from chaoslab import units
 
@@ -39,6 +39,22 @@ def _fraction(value: float) -> float:
     return value
 
 
+# JSON Schema patterns for editors: loose on purpose (the parsers in chaoslab.units decide), but
+# every value the parsers accept must match, so the shipped experiments validate against the schema.
+_NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+DURATION_PATTERN = rf"^\s*-?{_NUM}\s*(?:[a-zA-Zµ]*)\s*$|^\s*(?:[0-9]+(?:\.[0-9]+)?[a-zA-Zµ]+)+\s*$"
+RATE_PATTERN = rf"^\s*-?{_NUM}\s*(?:/\s*[a-zA-Z]+)?\s*$"
+SIZE_PATTERN = rf"^\s*-?{_NUM}\s*[a-zA-Z]*\s*$"
+PERCENT_PATTERN = rf"^\s*-?{_NUM}\s*%?\s*$"
+
+
+def _unit_schema(pattern: str, description: str, *, integer: bool = False) -> WithJsonSchema:
+    number = {"type": "integer" if integer else "number"}
+    return WithJsonSchema(
+        {"anyOf": [number, {"type": "string", "pattern": pattern}], "description": description}, mode="validation"
+    )
+
+
 def _dur_ser(value: float) -> str:
     return f"{value * 1000:g}ms" if value < 1 else f"{value:g}s"
 
@@ -48,6 +64,7 @@ Duration = Annotated[
     BeforeValidator(units.parse_duration),
     AfterValidator(_positive),
     PlainSerializer(_dur_ser, return_type=str),
+    _unit_schema(DURATION_PATTERN, "A positive duration: 500ms, 30s, 2m, 1m30s, or a number of seconds."),
 ]
 """A positive duration in seconds, written ``500ms``, ``30s`` or ``2m``."""
 
@@ -56,6 +73,7 @@ OptionalDuration = Annotated[
     BeforeValidator(units.parse_duration),
     AfterValidator(_non_negative),
     PlainSerializer(_dur_ser, return_type=str),
+    _unit_schema(DURATION_PATTERN, "A duration ≥ 0: 0s, 500ms, 30s, 2m, or a number of seconds."),
 ]
 """A duration in seconds that may be zero."""
 
@@ -64,6 +82,7 @@ Rate = Annotated[
     BeforeValidator(units.parse_rate),
     AfterValidator(_positive_rate),
     PlainSerializer(lambda v: f"{v:g}/s", return_type=str),
+    _unit_schema(RATE_PATTERN, "A positive rate: 200/s, 30/m, 5/h, or a number per second."),
 ]
 """A positive rate in events per second, written ``200/s``."""
 
@@ -72,6 +91,7 @@ Size = Annotated[
     BeforeValidator(units.parse_size),
     AfterValidator(_non_negative_size),
     PlainSerializer(lambda v: v, return_type=int),
+    _unit_schema(SIZE_PATTERN, "A size ≥ 0: 64MiB, 10MB, 512KiB, or a number of bytes.", integer=True),
 ]
 """A size in bytes, written ``64MiB``."""
 
@@ -80,6 +100,7 @@ Percent = Annotated[
     BeforeValidator(units.parse_percent),
     AfterValidator(_fraction),
     PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str),
+    _unit_schema(PERCENT_PATTERN, "A percentage: 1%, 99.5%, or a fraction such as 0.01."),
 ]
 """A fraction in [0, 1], written ``1%``."""
 
