@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from chaoslab.errors import FaultError, RevertError, SafetyError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
-from chaoslab.faults.resolve import run_label, service_spec
+from chaoslab.faults.resolve import run_label, service_spec, with_refs
 from chaoslab.spec.faults import DiskFillFault, FaultBase
 
 FILL_DIR_PREFIX = ".chaoslab-fill-"
@@ -75,12 +75,13 @@ def bytes_to_fill(usage: FsUsage, until_used: float | None, until_free: int | No
 def declared_path(ctx: FaultContext, service: str, path: str) -> Path:
     """The directory to fill: a name in the service's ``paths``, or a directory under one of them."""
     spec = service_spec(ctx, service)
-    if path in spec.paths:
-        return Path(spec.paths[path])
-    candidate = Path(path)
+    paths = {name: with_refs(ctx, value) for name, value in spec.paths.items()}
+    if path in paths:
+        return Path(paths[path])
+    candidate = Path(with_refs(ctx, path))
     if candidate.is_absolute():
         real = Path(os.path.realpath(candidate))
-        for declared in spec.paths.values():
+        for declared in paths.values():
             root = Path(os.path.realpath(declared))
             if real == root or root in real.parents:
                 return candidate

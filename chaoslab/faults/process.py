@@ -89,7 +89,7 @@ def _alive(pids: list[int]) -> list[int]:
 def _running_pids(ctx: FaultContext, service: str) -> list[int]:
     if ctx.services is not None:
         return _alive(ctx.services.pids(service))
-    return _alive(matched_pids(service_spec(ctx, service)))
+    return _alive(matched_pids(service_spec(ctx, service), ctx))
 
 
 class ProcessDriver(FaultDriver):

@@ -16,6 +16,7 @@ import psutil
 
 from chaoslab.errors import FaultError, SafetyError
 from chaoslab.faults.base import FaultContext
+from chaoslab.spec.loading import resolve_runtime_refs
 from chaoslab.spec.topology import LinkSpec, ServiceSpec
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -32,6 +33,11 @@ def safe_name(text: str) -> str:
 def run_label(ctx: FaultContext, label: str, max_len: int = 200) -> str:
     """``chaoslab-<run_id>-<label>``: the unique per-run prefix of everything a fault creates."""
     return f"chaoslab-{safe_name(ctx.run_id)}-{safe_name(label)}"[:max_len]
+
+
+def with_refs(ctx: FaultContext, text: str) -> str:
+    """``text`` with its ``${run_dir}``-style references replaced by the run's values."""
+    return resolve_runtime_refs(text, ctx.refs) if "${" in text else text
 
 
 def service_spec(ctx: FaultContext, name: str) -> ServiceSpec:
@@ -102,15 +108,15 @@ def _pidfile_pid(path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def matched_pids(service: ServiceSpec) -> list[int]:
+def matched_pids(service: ServiceSpec, ctx: FaultContext | None = None) -> list[int]:
     """PIDs of a service found through its topology ``process`` match (pidfile or exact cmdline)."""
     match = service.process
     if match is None:
         return []
     if match.pidfile is not None:
-        pid = _pidfile_pid(match.pidfile)
+        pid = _pidfile_pid(with_refs(ctx, match.pidfile) if ctx is not None else match.pidfile)
         return [pid] if pid is not None and psutil.pid_exists(pid) else []
-    wanted = list(match.cmdline)
+    wanted = [with_refs(ctx, arg) for arg in match.cmdline] if ctx is not None else list(match.cmdline)
     found: list[int] = []
     for proc in psutil.process_iter(["cmdline"]):
         # Exact, whole-command-line equality: never a substring or process-name match.
@@ -131,7 +137,7 @@ def service_pids(ctx: FaultContext, name: str) -> list[int]:
             f"service {name!r} has no process to act on: chaoslab did not launch it and its topology "
             "entry has no 'process' match (pidfile or cmdline)"
         )
-    return matched_pids(service)
+    return matched_pids(service, ctx)
 
 
 def process_tree(pids: list[int]) -> list[ProcessRef]:

@@ -141,6 +141,19 @@ class TestDiskFill:
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
 
+    async def test_run_references_in_declared_paths_are_resolved(self, tmpfs: Path) -> None:
+        """A path declared as ``${run_dir}/data`` is filled where the run's directory really is."""
+        (tmpfs / "data").mkdir()
+        topo = TopologySpec(name="t", services={"store": ServiceSpec(paths={"data": "${run_dir}/data"})})
+        ctx = FaultContext(topology=topo, run_id="d2", refs={"run_dir": str(tmpfs)})
+        driver = driver_for("disk")
+        fault = DiskFillFault(kind="disk_fill", target="store", until_used="100%", cap="2MiB")
+        record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "ref"))
+        assert record["fill_dir"] == str(tmpfs / "data" / ".chaoslab-fill-d2-ref")
+        assert record["written"] == 2 * MIB
+        await driver.revert(record, ctx)
+        assert FsUsage.of(tmpfs).avail_bytes == 16 * MIB
+
     def test_undeclared_path_is_refused(self, tmp_path: Path) -> None:
         """A path outside the service's declared paths is a safety error before anything is written."""
         ctx = context(tmp_path / "declared")
