@@ -16,6 +16,13 @@ from chaoslab.timeline import Timeline
 EPS = 1e-9
 """Slack for float phase boundaries that sit on a window edge (0.1 × 3 is not 0.3)."""
 
+EDGE_SLACK = 0.02
+"""Fraction of a window a phase edge may miss a window edge by and still count as on it.
+
+A real run notices a phase change a few hundred microseconds late (the engine's loop ticks), so
+its baseline phase runs from 2.0002 s, not 2.0 s; window 2 is still a baseline window.
+"""
+
 
 def overlapping(t0_s: float, t1_s: float, window_s: float) -> range:
     """Indices of windows that overlap ``[t0_s, t1_s)``."""
@@ -25,10 +32,10 @@ def overlapping(t0_s: float, t1_s: float, window_s: float) -> range:
     return range(first, max(first, math.ceil(t1_s / window_s - EPS)))
 
 
-def inside(t0_s: float, t1_s: float, window_s: float) -> range:
-    """Indices of windows wholly inside ``[t0_s, t1_s)``."""
-    first = max(0, math.ceil(t0_s / window_s - EPS))
-    return range(first, max(first, math.floor(t1_s / window_s + EPS)))
+def inside(t0_s: float, t1_s: float, window_s: float, slack: float = EDGE_SLACK) -> range:
+    """Indices of windows inside ``[t0_s, t1_s)``, up to ``slack`` of a window at either edge."""
+    first = max(0, math.ceil(t0_s / window_s - slack - EPS))
+    return range(first, max(first, math.floor(t1_s / window_s + slack + EPS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +53,12 @@ class RunFrame:
     judged: range
     """Windows overlapping [fault start, recovery end): impact, cascade and SLOs look here."""
     after_removal: range
-    """Windows starting at or after ``removed_s`` and ending by ``duration_s``: recovery looks here.
+    """Windows starting at or after ``removed_s`` and ending by the end of the watch: recovery looks here.
 
-    A window still open when the timeline was cut (the engine checks recovery while the watch
-    runs) holds only the attempts that finished early — the fast ones — so it cannot prove health.
+    The watch ends at the recovery phase's end or where the timeline was cut (``duration_s``),
+    whichever is first. A window still open then holds only the attempts that finished early —
+    the fast ones — and windows after the watch see the load winding down, so neither can prove
+    health (and the engine's live check and the final analysis see the same windows).
     """
 
     def start_s(self, index: int) -> float:
@@ -90,6 +99,10 @@ class RunFrame:
             judged = range(span.start, max(span.start, min(span.stop, n_windows)))
         if removed_s is not None:
             first = max(0, math.ceil(removed_s / w - EPS))
-            complete = math.floor(timeline.duration_s / w + EPS) if timeline.duration_s > 0 else n_windows
+            watch_end_s = [timeline.duration_s] if timeline.duration_s > 0 else []
+            recovery = timeline.phase("recovery")
+            if recovery is not None and recovery.end_s > removed_s:
+                watch_end_s.append(recovery.end_s)
+            complete = math.floor(min(watch_end_s) / w + EPS) if watch_end_s else n_windows
             after_removal = range(first, max(first, min(n_windows, complete)))
         return cls(w, n_windows, baseline, injected_s, removed_s, judged, after_removal)

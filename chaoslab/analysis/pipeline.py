@@ -82,7 +82,7 @@ def analyse(
             if entry is not None:
                 cascade.append(entry)
 
-    for pattern in spec.expected_impact:
+    for pattern in spec.expected_impact if timeline.signals else ():
         if not any(is_expected(name, (pattern,)) for name in timeline.signals):
             warnings.append(f"expected impact {pattern} names no signal in the timeline")
     if frame.injected_s is not None:

@@ -65,6 +65,20 @@ class TestBaselineStatistics:
         assert base.windows == 10
         assert base.p95_ms == 10.0
 
+    def test_phase_edges_noticed_late_still_count(self) -> None:
+        """A baseline phase from 2.0002 s to 8.0001 s (a real run's loop ticks) holds windows 2-7."""
+        tl = (
+            TimelineBuilder()
+            .phase("warmup", 0.0005, 2.0002)
+            .phase("baseline", 2.0002, 8.0001)
+            .phase("fault", 8.0001, 11.0)
+            .fault(injected_at_s=8.014)
+            .signal("api:search", "hh hhhhhh ddd", override={8: {"p95_ms": 5000.0}})
+            .build()
+        )
+        base = analyse(tl, experiment_spec()).baseline["api:search"]
+        assert (base.windows, base.p95_ms) == (6, 10.0)
+
 
 class TestStability:
     """When a baseline is flagged unstable."""

@@ -16,6 +16,7 @@ class TestEmpty:
         assert (analysis.verdict, analysis.exit_code) == (Verdict.ERROR, 3)
         assert analysis.reasons == ("the timeline has no signals: nothing to judge",)
         assert (analysis.health, analysis.cascade, analysis.recovery_time_s) == ({}, (), None)
+        assert analysis.warnings == ()
 
     def test_no_fault_is_an_error_verdict(self) -> None:
         """Signals but no fault phase or fault record: nothing was tested."""

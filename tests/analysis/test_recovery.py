@@ -93,6 +93,20 @@ class TestCutTimelines:
         analysis = analyse(tl.duration(13.0).build(), experiment_spec(recovery={"stable_for": "6s"}))
         assert analysis.recovery_time_s == 0.0
 
+    def test_windows_after_the_watch_do_not_count(self) -> None:
+        """Windows after the recovery phase ended (load winding down) are not part of a healthy run."""
+        tl = (
+            TimelineBuilder()
+            .phases(baseline=5, fault=2, recovery=3.03)
+            .fault()
+            .signal("api:search", "hhhhh dd hhh hh")
+            .duration(12.2)
+        )
+        analysis = analyse(tl.build(), experiment_spec(recovery={"stable_for": "3s"}))
+        assert analysis.recovery_time_s == 0.0
+        analysis = analyse(tl.build(), experiment_spec(recovery={"stable_for": "4s"}))
+        assert analysis.recovery_time_s is None
+
 
 class TestNotRecovered:
     """No lasting health within the budget."""
