@@ -29,7 +29,7 @@ import psutil
 
 from chaoslab.errors import FaultError, RevertError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
-from chaoslab.faults.resolve import run_label, service_spec
+from chaoslab.faults.resolve import run_label, service_spec, with_refs
 from chaoslab.spec.faults import FaultBase, HttpConnectionHoldFault, PoolExhaustionFault
 
 # PostgreSQL truncates identifiers (application_name included) to NAMEDATALEN − 1 bytes.
@@ -112,7 +112,7 @@ def _dsn(ctx: FaultContext, service: str) -> str:
     spec = service_spec(ctx, service)
     if spec.dsn is None:
         raise FaultError(f"service {service!r} has no 'dsn' in the topology; pool_exhaustion needs one")
-    return spec.dsn
+    return with_refs(ctx, spec.dsn)
 
 
 async def _connect(dsn: str, settings: dict[str, str]) -> asyncpg.Connection:
