@@ -421,7 +421,7 @@ class LoadGenerator:
         cpu_percent: float | None = None
         if start is not None and end[1] - start[1] >= self.window_s / 2:
             # Only over a span close to one window: a mark from a late tick would dilute a busy window.
-            cpu_percent = 100.0 * (end[0] - start[0]) / (end[1] - start[1])
+            cpu_percent = round(100.0 * (end[0] - start[0]) / (end[1] - start[1]), 1)  # the journal's precision
         lag_p99_ms = gw.lag.value_at_percentile(99.0) / 1000.0 if gw.lag.total else 0.0
         saturated = (
             gw.sent < gw.offered

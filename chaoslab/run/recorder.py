@@ -47,14 +47,19 @@ class _SignalState:
 
 
 def _stats(index: int, window_s: float, w: _OpenWindow) -> WindowStats:
-    """Reduce an open window to its statistics (latencies in ms)."""
+    """Reduce an open window to its statistics (latencies in ms).
+
+    Values are rounded to the journal's precision (µs times, µs latencies) here, once, so that
+    a saved journal loads back equal to the timeline that was recorded.
+    """
     hist = w.hist
+    start_s = round(index * window_s, 6)
     count = w.ok + sum(w.errors.values())
     if hist.total:
         p50, p95, p99 = hist.percentiles(50.0, 95.0, 99.0)
         return WindowStats(
             index=index,
-            start_s=index * window_s,
+            start_s=start_s,
             count=count,
             ok=w.ok,
             errors=dict(w.errors),
@@ -62,7 +67,7 @@ def _stats(index: int, window_s: float, w: _OpenWindow) -> WindowStats:
             p95_ms=p95 / 1000.0,
             p99_ms=p99 / 1000.0,
             max_ms=hist.max_us / 1000.0,
-            mean_ms=hist.mean_us / 1000.0,
+            mean_ms=round(hist.mean_us / 1000.0, 3),
             offered=w.offered,
             unsent=w.unsent,
         )
@@ -207,7 +212,7 @@ class Recorder:
             return state.closed[index]
         window = state.open.get(index)
         if window is None:
-            return WindowStats(index=index, start_s=index * self.window_s)
+            return WindowStats(index=index, start_s=round(index * self.window_s, 6))
         return _stats(index, self.window_s, window)
 
     def latest(self, now_s: float) -> dict[str, WindowStats]:

@@ -27,6 +27,11 @@ HOST = "host"
 """The key of the host's samples."""
 
 
+def _r2(value: float | None) -> float | None:
+    """Rounded to the journal's precision (two decimals), so that samples survive a save and load unchanged."""
+    return None if value is None else round(value, 2)
+
+
 def docker_cpu_percent(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> float | None:
     """CPU % (100 = one core) between two docker stats payloads, as ``docker stats`` computes it (pure)."""
     if previous is None:
@@ -85,7 +90,7 @@ class _ProcessSet:
         self._procs = seen
         if not alive:
             return ResourceSample(t_s=t_s)
-        return ResourceSample(t_s=t_s, cpu_percent=cpu, rss_bytes=rss, open_fds=fds, connections=conns)
+        return ResourceSample(t_s=t_s, cpu_percent=_r2(cpu), rss_bytes=rss, open_fds=fds, connections=conns)
 
 
 class ResourceSampler:
@@ -142,7 +147,7 @@ class ResourceSampler:
     def sample_once(self) -> None:
         """Take one sample of every service and of the host now (blocking; run it in a thread)."""
         for name in self.services:
-            t_s = self.clock.elapsed()
+            t_s = round(self.clock.elapsed(), 6)
             if name in self.containers:
                 sample = self._container_sample(name, t_s)
             else:
@@ -152,7 +157,7 @@ class ResourceSampler:
                     pids = []
                 sample = self._procs[name].sample(t_s, pids)
             self._samples[name].append(sample)
-        self._samples[HOST].append(self._host_sample(self.clock.elapsed()))
+        self._samples[HOST].append(self._host_sample(round(self.clock.elapsed(), 6)))
 
     def _host_sample(self, t_s: float) -> ResourceSample:
         memory = psutil.virtual_memory()
@@ -163,7 +168,7 @@ class ResourceSampler:
             pass
         extra["load1"] = float(os.getloadavg()[0])
         return ResourceSample(
-            t_s=t_s, cpu_percent=float(psutil.cpu_percent(None)), rss_bytes=int(memory.used), extra=extra
+            t_s=t_s, cpu_percent=_r2(float(psutil.cpu_percent(None))), rss_bytes=int(memory.used), extra=extra
         )
 
     def _container_sample(self, service: str, t_s: float) -> ResourceSample:
