@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from chaoslab.analysis.frame import EPS, RunFrame
 from chaoslab.analysis.health import badness
-from chaoslab.analysis.model import Band, CascadeEntry, Health, rnd
+from chaoslab.analysis.model import Band, CascadeEntry, D, H, rnd
 from chaoslab.timeline import WindowStats
 
 
@@ -26,11 +26,11 @@ def stretches(health: str, indices: range) -> list[tuple[int, int]]:
     last = -1
     for i in indices:
         state = health[i]
-        if state == Health.DEGRADED.value:
+        if state == D:
             if first is None:
                 first = i
             last = i
-        elif state == Health.HEALTHY.value and first is not None:
+        elif state == H and first is not None:
             out.append((first, last))
             first = None
     if first is not None:
@@ -58,7 +58,7 @@ def cascade_of(
     peak_score = -1.0
     for i in range(onset, end + 1):
         window = windows.get(i)
-        if window is None or health[i] != Health.DEGRADED.value:
+        if window is None or health[i] != D:
             continue
         score = badness(window, band)
         if score > peak_score:

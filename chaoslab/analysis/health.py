@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from chaoslab.analysis.model import Band, Health
+from chaoslab.analysis.model import Band, D, H, Health, N
 from chaoslab.timeline import Signal, SignalKind, WindowStats
 
 PROBE_MIN_SAMPLES = 1
@@ -33,25 +33,30 @@ def has_data(window: WindowStats | None, min_samples: int) -> bool:
 
 def judge(window: WindowStats | None, band: Band) -> Health:
     """How ``window`` stands against ``band``."""
-    if window is None or not has_data(window, band.min_samples):
-        return Health.NO_DATA
-    if badness(window, band) > 1.0:
-        return Health.DEGRADED
-    return Health.HEALTHY
+    return Health(char_of(window, band))
+
+
+def char_of(window: WindowStats | None, band: Band) -> str:
+    """:func:`judge` as its health character (``h``, ``d``, ``n``), without the enum's cost."""
+    if window is None or window.count < band.min_samples:
+        return N
+    return D if badness(window, band) > 1.0 else H
 
 
 def badness(window: WindowStats, band: Band) -> float:
     """How far outside its band a window is: the larger of p95/limit and error rate/limit (>1 = degraded)."""
-    ratios = [0.0]
-    if band.p95_max_ms is not None and window.p95_ms is not None:
-        ratios.append(window.p95_ms / band.p95_max_ms if band.p95_max_ms > 0 else float("inf"))
-    rate = window.error_rate
-    if rate is not None and rate > 0:
+    worst = 0.0
+    limit_ms, p95_ms = band.p95_max_ms, window.p95_ms
+    if limit_ms is not None and p95_ms is not None:
+        worst = p95_ms / limit_ms if limit_ms > 0 else float("inf")
+    errors = sum(window.errors.values()) if window.errors else 0
+    if errors and window.count:
+        rate = errors / window.count
         # an error-rate limit of 0 means any error degrades the window
-        ratios.append(rate / band.error_rate_max if band.error_rate_max > 0 else float("inf"))
-    return max(ratios)
+        worst = max(worst, rate / band.error_rate_max if band.error_rate_max > 0 else float("inf"))
+    return worst
 
 
 def health_string(windows: Mapping[int, WindowStats], band: Band, n_windows: int) -> str:
     """One character per window index 0 … n_windows-1: ``h``, ``d`` or ``n``."""
-    return "".join(judge(windows.get(i), band).value for i in range(n_windows))
+    return "".join([char_of(windows.get(i), band) for i in range(n_windows)])

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from chaoslab.analysis.frame import RunFrame
 from chaoslab.analysis.health import has_data
-from chaoslab.analysis.model import Band, Health, SignalImpact, rnd
+from chaoslab.analysis.model import Band, D, SignalImpact, rnd
 from chaoslab.timeline import WindowStats
 
 
@@ -20,7 +20,7 @@ def impact_of(
     windows: Mapping[int, WindowStats], health: str, band: Band, frame: RunFrame, expected: bool
 ) -> SignalImpact:
     """The impact on one signal whose windows are ``windows`` and health string ``health``."""
-    degraded = [i for i in frame.judged if health[i] == Health.DEGRADED.value]
+    degraded = [i for i in frame.judged if health[i] == D]
     with_data = [w for i in frame.judged if has_data(w := windows.get(i), band.min_samples) and w is not None]
     p95s = [w.p95_ms for w in with_data if w.p95_ms is not None]
     rates = [r for w in with_data if (r := w.error_rate) is not None]

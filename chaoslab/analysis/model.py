@@ -44,6 +44,14 @@ class Health(StrEnum):
     NO_DATA = "n"
 
 
+H = Health.HEALTHY.value
+"""The character of a healthy window (a plain ``str``: health strings are scanned in hot loops)."""
+D = Health.DEGRADED.value
+"""The character of a degraded window."""
+N = Health.NO_DATA.value
+"""The character of a no-data window."""
+
+
 def exit_code_for(verdict: Verdict | str, revert_failed: bool = False) -> int:
     """The process exit code of a verdict (design.md §3): a failed revert is 4 whatever the verdict.
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from chaoslab.analysis.frame import EPS, RunFrame
 from chaoslab.analysis.health import has_data
-from chaoslab.analysis.model import Health
+from chaoslab.analysis.model import D, H, N
 from chaoslab.timeline import SignalKind, WindowStats
 
 
@@ -42,9 +42,9 @@ class Track:
 
 def _blocks(track: Track, index: int) -> bool:
     state = track.health[index]
-    if state == Health.DEGRADED.value:
+    if state == D:
         return True
-    if state == Health.NO_DATA.value and track.kind is SignalKind.LOAD:
+    if state == N and track.kind is SignalKind.LOAD:
         window = track.windows.get(index)
         return window is not None and window.offered >= track.min_samples
     return False
@@ -54,7 +54,7 @@ def window_ok(tracks: Sequence[Track], index: int) -> bool:
     """Whether window ``index`` is healthy across all signals (see the module docstring)."""
     if any(_blocks(t, index) for t in tracks):
         return False
-    return any(t.health[index] == Health.HEALTHY.value for t in tracks)
+    return any(t.health[index] == H for t in tracks)
 
 
 def stable_windows(stable_for_s: float, window_s: float) -> int:
@@ -87,7 +87,7 @@ def recovery_start(tracks: Sequence[Track], frame: RunFrame, stable_for_s: float
         # stable_for mark and the first healthy result of every probe
         established = index + need - 1
         for probe in probes:
-            first_h = next((i for i in range(index, end) if probe.health[i] == Health.HEALTHY.value), None)
+            first_h = next((i for i in range(index, end) if probe.health[i] == H), None)
             established = max(established, end if first_h is None else first_h)
         if established < end:
             return index
