@@ -7,7 +7,7 @@ each fault reverted (an error when a revert failed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
@@ -102,6 +102,6 @@ def render_junit(journal: Mapping[str, Any]) -> str:
     return str(to_xml_report_string([junit_suite(journal)], encoding="utf-8"))
 
 
-def render_junit_many(journals: list[Mapping[str, Any]]) -> str:
+def render_junit_many(journals: Sequence[Mapping[str, Any]]) -> str:
     """JUnit XML with one suite per run (a game day)."""
     return str(to_xml_report_string([junit_suite(j) for j in journals], encoding="utf-8"))
