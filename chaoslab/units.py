@@ -37,20 +37,41 @@ SIZE_HINT = "a size like 64MiB"
 PERCENT_HINT = "a percentage like 1%"
 
 
+def shown_value(raw: object) -> str:
+    """The value found, for "got ..." in messages, spelled as in YAML: ``'5x'``, ``true``, ``a list``."""
+    if isinstance(raw, str):
+        return repr(raw) if len(raw) <= 60 else repr(raw[:57]) + "…"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if raw is None:
+        return "nothing (null)"
+    if isinstance(raw, dict):
+        return "a mapping"
+    if isinstance(raw, list | tuple):
+        return "a list"
+    if isinstance(raw, int | float):
+        return repr(raw)
+    return f"a {type(raw).__name__}"
+
+
+def _fail(hint: str, raw: object) -> ValueError:
+    return ValueError(f"expected {hint}, got {shown_value(raw)}")
+
+
 def _finite(value: float, hint: str, raw: object) -> float:
     if not math.isfinite(value):
-        raise ValueError(f"expected {hint}, got {raw!r}")
+        raise _fail(hint, raw)
     return value
 
 
 def parse_duration(raw: object) -> float:
     """Seconds from ``500ms``, ``30s``, ``2m``, ``1h``, ``1m30s`` or a bare number of seconds."""
     if isinstance(raw, bool):
-        raise ValueError(f"expected {DURATION_HINT}, got {raw!r}")
+        raise _fail(DURATION_HINT, raw)
     if isinstance(raw, int | float):
         return _finite(float(raw), DURATION_HINT, raw)
     if not isinstance(raw, str):
-        raise ValueError(f"expected {DURATION_HINT}, got {raw!r}")
+        raise _fail(DURATION_HINT, raw)
     text = raw.strip().lower()
     match = _DURATION_RE.match(text)
     if match:
@@ -60,21 +81,22 @@ def parse_duration(raw: object) -> float:
         if unit in _DURATION_UNITS:
             value = float(number) * _DURATION_UNITS[unit]
             return _finite(-value if sign else value, DURATION_HINT, raw)
-    # compound forms such as 1m30s
-    parts = _COMPOUND_RE.findall(text)
-    if parts and "".join(n + u for n, u in parts) == text:
-        return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-    raise ValueError(f"expected {DURATION_HINT}, got {raw!r}")
+    # compound forms such as 1m30s (or 1m 30s)
+    compact = "".join(text.split())
+    parts = _COMPOUND_RE.findall(compact)
+    if parts and "".join(n + u for n, u in parts) == compact:
+        return _finite(sum(float(n) * _DURATION_UNITS[u] for n, u in parts), DURATION_HINT, raw)
+    raise _fail(DURATION_HINT, raw)
 
 
 def parse_rate(raw: object) -> float:
     """Events per second from ``200/s``, ``30/m``, ``5/h`` or a bare number (per second)."""
     if isinstance(raw, bool):
-        raise ValueError(f"expected {RATE_HINT}, got {raw!r}")
+        raise _fail(RATE_HINT, raw)
     if isinstance(raw, int | float):
         return _finite(float(raw), RATE_HINT, raw)
     if not isinstance(raw, str):
-        raise ValueError(f"expected {RATE_HINT}, got {raw!r}")
+        raise _fail(RATE_HINT, raw)
     text = raw.strip().lower().replace(" ", "")
     if "/" in text:
         number, _, unit = text.partition("/")
@@ -88,33 +110,33 @@ def parse_rate(raw: object) -> float:
             return _finite(float(text), RATE_HINT, raw)
         except ValueError:
             pass
-    raise ValueError(f"expected {RATE_HINT}, got {raw!r}")
+    raise _fail(RATE_HINT, raw)
 
 
 def parse_size(raw: object) -> int:
     """Bytes from ``64MiB``, ``10MB``, ``512KiB``, ``1GiB`` or a bare number of bytes."""
     if isinstance(raw, bool):
-        raise ValueError(f"expected {SIZE_HINT}, got {raw!r}")
+        raise _fail(SIZE_HINT, raw)
     if isinstance(raw, int):
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     if not isinstance(raw, str):
-        raise ValueError(f"expected {SIZE_HINT}, got {raw!r}")
+        raise _fail(SIZE_HINT, raw)
     match = _DURATION_RE.match(raw.strip())
     if match:
         sign, number, unit = match.groups()
         factor = _SIZE_UNITS.get(unit.lower() or "b")
         if factor is not None:
-            value = int(float(number) * factor)
+            value = int(_finite(float(number) * factor, SIZE_HINT, raw))
             return -value if sign else value
-    raise ValueError(f"expected {SIZE_HINT}, got {raw!r}")
+    raise _fail(SIZE_HINT, raw)
 
 
 def parse_percent(raw: object) -> float:
     """A fraction from ``1%`` (0.01) or ``99.5%``; bare numbers are taken as fractions (0.01)."""
     if isinstance(raw, bool):
-        raise ValueError(f"expected {PERCENT_HINT}, got {raw!r}")
+        raise _fail(PERCENT_HINT, raw)
     if isinstance(raw, int | float):
         return _finite(float(raw), PERCENT_HINT, raw)
     if isinstance(raw, str):
@@ -129,7 +151,7 @@ def parse_percent(raw: object) -> float:
                 return _finite(float(text), PERCENT_HINT, raw)
             except ValueError:
                 pass
-    raise ValueError(f"expected {PERCENT_HINT}, got {raw!r}")
+    raise _fail(PERCENT_HINT, raw)
 
 
 def format_duration(seconds: float) -> str:

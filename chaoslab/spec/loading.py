@@ -122,6 +122,10 @@ def read_document(path: Path) -> SourceDoc:
         mark = exc.problem_mark or exc.context_mark
         yaml_line = mark.line + 1 if mark is not None else None
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        context_mark = exc.context_mark
+        if exc.problem and exc.context and context_mark is not None and context_mark is not mark:
+            # "expected ',' or ']'" is found lines after the bracket that was never closed
+            problem += f" ({exc.context} started on line {context_mark.line + 1})"
         raise SpecError(f"YAML syntax error: {problem}", file=where, line=yaml_line) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML syntax error: {' '.join(str(exc).split())}", file=where) from None

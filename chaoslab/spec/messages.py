@@ -148,7 +148,7 @@ def _tag_values(member: Any, discriminator: str) -> tuple[str, ...]:
 def union_tags(tp: Any, discriminator: str) -> tuple[str, ...]:
     """Every tag value a discriminated union accepts, in declaration order."""
     members = _union_members(_strip(tp)[0]) or ()
-    return tuple(tag for member in members for tag in _tag_values(member, discriminator))
+    return tuple(sorted(tag for member in members for tag in _tag_values(member, discriminator)))
 
 
 def _field(model: type[BaseModel], name: str | int) -> tuple[Any, str | None] | None:

@@ -4,45 +4,53 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
 from chaoslab import units
 
+# Each type parses and checks in one step, so a message can show the value as it was written
+# ("got '-5s'"), not as it was parsed.
 
-def _positive(value: float) -> float:
+
+def _positive_duration(raw: object) -> float:
+    value = units.parse_duration(raw)
     if value <= 0:
-        raise ValueError(f"expected a positive duration, got {units.format_duration(value)}")
+        raise ValueError(f"expected a positive duration, got {units.shown_value(raw)}")
     return value
 
 
-def _non_negative(value: float) -> float:
+def _non_negative_duration(raw: object) -> float:
+    value = units.parse_duration(raw)
     if value < 0:
-        raise ValueError(f"expected a duration ≥ 0, got {units.format_duration(value)}")
+        raise ValueError(f"expected a duration ≥ 0, got {units.shown_value(raw)}")
     return value
 
 
-def _positive_rate(value: float) -> float:
+def _positive_rate(raw: object) -> float:
+    value = units.parse_rate(raw)
     if value <= 0:
-        raise ValueError(f"expected a positive rate like 200/s, got {value:g}/s")
+        raise ValueError(f"expected a positive rate like 200/s, got {units.shown_value(raw)}")
     return value
 
 
-def _non_negative_size(value: int) -> int:
+def _non_negative_size(raw: object) -> int:
+    value = units.parse_size(raw)
     if value < 0:
-        raise ValueError(f"expected a size ≥ 0, got {value}")
+        raise ValueError(f"expected a size ≥ 0, got {units.shown_value(raw)}")
     return value
 
 
-def _fraction(value: float) -> float:
+def _fraction(raw: object) -> float:
+    value = units.parse_percent(raw)
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"expected a percentage between 0% and 100%, got {value * 100:g}%")
+        raise ValueError(f"expected a percentage between 0% and 100%, got {units.shown_value(raw)}")
     return value
 
 
 # JSON Schema patterns for editors: loose on purpose (the parsers in chaoslab.units decide), but
 # every value the parsers accept must match, so the shipped experiments validate against the schema.
 _NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
-DURATION_PATTERN = rf"^\s*-?{_NUM}\s*(?:[a-zA-Zµ]*)\s*$|^\s*(?:[0-9]+(?:\.[0-9]+)?[a-zA-Zµ]+)+\s*$"
+DURATION_PATTERN = rf"^\s*-?{_NUM}\s*(?:[a-zA-Zµ]*)\s*$|^\s*(?:[0-9]+(?:\.[0-9]+)?\s*[a-zA-Zµ]+\s*)+$"
 RATE_PATTERN = rf"^\s*-?{_NUM}\s*(?:/\s*[a-zA-Z]+)?\s*$"
 SIZE_PATTERN = rf"^\s*-?{_NUM}\s*[a-zA-Z]*\s*$"
 PERCENT_PATTERN = rf"^\s*-?{_NUM}\s*%?\s*$"
@@ -61,8 +69,7 @@ def _dur_ser(value: float) -> str:
 
 Duration = Annotated[
     float,
-    BeforeValidator(units.parse_duration),
-    AfterValidator(_positive),
+    BeforeValidator(_positive_duration),
     PlainSerializer(_dur_ser, return_type=str),
     _unit_schema(DURATION_PATTERN, "A positive duration: 500ms, 30s, 2m, 1m30s, or a number of seconds."),
 ]
@@ -70,8 +77,7 @@ Duration = Annotated[
 
 OptionalDuration = Annotated[
     float,
-    BeforeValidator(units.parse_duration),
-    AfterValidator(_non_negative),
+    BeforeValidator(_non_negative_duration),
     PlainSerializer(_dur_ser, return_type=str),
     _unit_schema(DURATION_PATTERN, "A duration ≥ 0: 0s, 500ms, 30s, 2m, or a number of seconds."),
 ]
@@ -79,8 +85,7 @@ OptionalDuration = Annotated[
 
 Rate = Annotated[
     float,
-    BeforeValidator(units.parse_rate),
-    AfterValidator(_positive_rate),
+    BeforeValidator(_positive_rate),
     PlainSerializer(lambda v: f"{v:g}/s", return_type=str),
     _unit_schema(RATE_PATTERN, "A positive rate: 200/s, 30/m, 5/h, or a number per second."),
 ]
@@ -88,8 +93,7 @@ Rate = Annotated[
 
 Size = Annotated[
     int,
-    BeforeValidator(units.parse_size),
-    AfterValidator(_non_negative_size),
+    BeforeValidator(_non_negative_size),
     PlainSerializer(lambda v: v, return_type=int),
     _unit_schema(SIZE_PATTERN, "A size ≥ 0: 64MiB, 10MB, 512KiB, or a number of bytes.", integer=True),
 ]
@@ -97,8 +101,7 @@ Size = Annotated[
 
 Percent = Annotated[
     float,
-    BeforeValidator(units.parse_percent),
-    AfterValidator(_fraction),
+    BeforeValidator(_fraction),
     PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str),
     _unit_schema(PERCENT_PATTERN, "A percentage: 1%, 99.5%, or a fraction such as 0.01."),
 ]

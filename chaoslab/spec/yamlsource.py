@@ -46,7 +46,26 @@ class YamlLimitError(yaml.MarkedYAMLError):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without the YAML 1.1 surprise of ``on``/``off``/``yes``/``no`` being booleans."""
+    """SafeLoader without the YAML 1.1 surprise of ``on``/``off``/``yes``/``no`` being booleans.
+
+    It also stops composing past :data:`MAX_DEPTH` levels, before PyYAML's recursive composer
+    runs into Python's recursion limit.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """Compose one node, refusing to go deeper than MAX_DEPTH."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise YamlLimitError(
+                    problem=f"nesting deeper than {MAX_DEPTH} levels",
+                    problem_mark=self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
