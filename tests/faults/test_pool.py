@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from aiohttp import web
 from chaoslab.demo.postgres import PostgresServer
 from chaoslab.errors import FaultError
 from chaoslab.faults import FaultContext, driver_for
+from chaoslab.faults import pool as pool_module
 from chaoslab.faults.pool import ResponseHead, slots_to_take
 from chaoslab.spec.faults import HttpConnectionHoldFault, PoolExhaustionFault
 from chaoslab.spec.topology import ServiceSpec, TopologySpec
@@ -196,6 +198,29 @@ class TestPoolExhaustion:
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
         assert await scalar(dsn, CLIENT_BACKENDS) == before
+
+    async def test_revert_without_the_handles_terminates_backends_by_name(
+        self, postgres_server: PostgresServer
+    ) -> None:
+        """A revert that does not hold the connections (another process) still ends them, by application name."""
+        dsn = postgres_server.dsn()
+        ctx = FaultContext(topology=pg_topology(dsn), run_id="pool5")
+        driver = driver_for("pool")
+        fault = PoolExhaustionFault(kind="pool_exhaustion", target="db", connections=4, sleep=True)
+        record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "lost"))
+        # Take the handles away, as if they lived in a harness that is still alive but unreachable.
+        held = pool_module._HELD_PG.pop(record["application_name"])
+        try:
+            await driver.revert(record, ctx)
+            count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+            assert await driver.check_reverted(record, ctx) is None
+            assert await scalar(dsn, count, record["application_name"]) == 0
+        finally:
+            for conn in held.connections:
+                conn.terminate()
+            for task in held.sleepers:
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def test_more_connections_than_slots_stops_at_the_refusal(self, postgres_server: PostgresServer) -> None:
         """Asking for 30 on a 20-connection server takes what the server allows and records the refusal."""
