@@ -93,6 +93,8 @@ class SessionOptions:
     live: bool = False
     keys: bool = False
     state_dir: Path | None = None
+    input_fd: int | None = None
+    """Where the live view reads keys (default: stdin)."""
 
 
 def default_out_dir(title: str, now: datetime | None = None) -> Path:
@@ -129,6 +131,7 @@ class GameDay:
         """Point ``chaoslab note`` at the session's notes file (between runs)."""
         marker = active_run_file(self.base)
         marker.parent.mkdir(parents=True, exist_ok=True)
+        self.notes_path.parent.mkdir(parents=True, exist_ok=True)
         self.notes_path.touch()
         marker.write_text(
             json.dumps({"gameday": self.plan.title, "pid": os.getpid(), "notes_path": str(self.notes_path.absolute())}),
@@ -263,7 +266,13 @@ class GameDay:
                 loop.add_signal_handler(signum, on_signal)
                 installed.append(signum)
         view = (
-            LiveView(self.console, on_note=self.add_note, on_abort=request_abort, keys=self.options.keys)
+            LiveView(
+                self.console,
+                on_note=self.add_note,
+                on_abort=request_abort,
+                keys=self.options.keys,
+                input_fd=self.options.input_fd,
+            )
             if self.options.live
             else None
         )
