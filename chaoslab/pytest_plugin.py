@@ -211,16 +211,34 @@ def _engine_run(experiment: Experiment, run_dir: Path) -> ChaosResult:
     else:
         # an async test: its loop is busy awaiting us, so run in a thread with a loop of its own
         box: dict[str, Any] = {}
+        ready = threading.Event()
+
+        async def run_in_thread() -> Any:
+            abort = asyncio.Event()
+            box["stop"] = (asyncio.get_running_loop(), abort)
+            ready.set()
+            return await run_experiment(experiment, RunOptions(**{**options.__dict__, "abort": abort}))
 
         def target() -> None:
             try:
-                box["result"] = asyncio.run(run_experiment(experiment, options))
+                box["result"] = asyncio.run(run_in_thread())
             except BaseException as exc:
                 box["error"] = exc
+            finally:
+                ready.set()
 
         thread = threading.Thread(target=target, name="chaoslab-run")
         thread.start()
-        thread.join()
+        try:
+            thread.join()
+        except KeyboardInterrupt:
+            # signals only reach the main thread: abort the run there, let it revert, then stop
+            ready.wait()
+            if "stop" in box:
+                loop, abort = box["stop"]
+                loop.call_soon_threadsafe(abort.set)
+            thread.join()
+            raise
         if "error" in box:
             raise box["error"]
         result = box["result"]
