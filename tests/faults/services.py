@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import subprocess
 import sys
@@ -110,7 +111,7 @@ class LocalServices:
             return
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(18)  # SIGCONT, in case a test left it frozen
+                proc.send_signal(signal.SIGCONT)  # in case a test left it frozen
             proc.terminate()
             try:
                 proc.wait(5)
