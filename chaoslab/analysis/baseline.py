@@ -33,6 +33,11 @@ UNSTABLE_SELF_DEGRADED = 0.1
 """Fraction of baseline windows outside their own band above which the baseline is unstable."""
 
 
+def _ms(values: Sequence[float | None]) -> list[float]:
+    """Latencies present, at the journal's precision (so offline re-analysis computes alike)."""
+    return [round(v, 3) for v in values if v is not None]
+
+
 def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -45,9 +50,9 @@ def baseline_of(windows: Mapping[int, WindowStats], indices: range, min_samples:
     return BaselineStats(
         windows=len(used),
         samples=samples,
-        p50_ms=rnd(_median([w.p50_ms for w in used if w.p50_ms is not None]), 3),
-        p95_ms=rnd(_median([w.p95_ms for w in used if w.p95_ms is not None]), 3),
-        p99_ms=rnd(_median([w.p99_ms for w in used if w.p99_ms is not None]), 3),
+        p50_ms=rnd(_median(_ms([w.p50_ms for w in used])), 3),
+        p95_ms=rnd(_median(_ms([w.p95_ms for w in used])), 3),
+        p99_ms=rnd(_median(_ms([w.p99_ms for w in used])), 3),
         error_rate=rnd(errors / samples) if samples else None,
         throughput=rnd(samples / (len(used) * window_s)) if used else None,
         stable=False,
@@ -71,7 +76,7 @@ def assess_stability(
             warning=f"baseline of {name} has only {stats.windows} window(s) with data",
         )
     used = [w for i in indices if has_data(w := windows.get(i), band.min_samples) and w is not None]
-    p95s = [w.p95_ms for w in used if w.p95_ms is not None]
+    p95s = _ms([w.p95_ms for w in used])
     if len(p95s) >= 2:
         q1, _, q3 = statistics.quantiles(p95s, n=4, method="inclusive")
         median = statistics.median(p95s)

@@ -38,6 +38,10 @@ def inside(t0_s: float, t1_s: float, window_s: float, slack: float = EDGE_SLACK)
     return range(first, max(first, math.floor(t1_s / window_s + slack + EPS)))
 
 
+def _t(t_s: float) -> float:
+    return round(t_s, 6)
+
+
 @dataclass(frozen=True, slots=True)
 class RunFrame:
     """The run's landmarks, computed once from the timeline."""
@@ -73,36 +77,40 @@ class RunFrame:
     def of(cls, timeline: Timeline) -> RunFrame:
         """The frame of ``timeline``."""
         w = timeline.window_s
+        if not w > 0:
+            raise ValueError(f"a timeline's window_s must be positive, got {w!r}")
+        # times at the journal's precision, so an offline `chaoslab analyse` sees the same numbers
+        duration_s = _t(timeline.duration_s)
+        phases = {p.name: (_t(p.start_s), _t(p.end_s)) for p in timeline.phases}
         last = max((win.index for s in timeline.signals.values() for win in s.windows), default=-1)
-        n_windows = max(last + 1, math.floor(timeline.duration_s / w + EPS))
+        n_windows = max(last + 1, math.floor(duration_s / w + EPS))
 
-        base = timeline.phase("baseline")
         baseline = range(0)
-        if base is not None:
-            baseline = inside(base.start_s, base.end_s, w) or overlapping(base.start_s, base.end_s, w)
+        if "baseline" in phases:
+            b0, b1 = phases["baseline"]
+            baseline = inside(b0, b1, w) or overlapping(b0, b1, w)
 
-        fault = timeline.phase("fault")
-        injections = [f.injected_at_s for f in timeline.faults if f.injected_at_s is not None]
-        reverts = [f.reverted_at_s for f in timeline.faults if f.reverted_at_s is not None]
-        injected_s = min(injections) if injections else (fault.start_s if fault else None)
-        removed_s = max(reverts) if reverts else (fault.end_s if fault else None)
+        fault = phases.get("fault")
+        injections = [_t(f.injected_at_s) for f in timeline.faults if f.injected_at_s is not None]
+        reverts = [_t(f.reverted_at_s) for f in timeline.faults if f.reverted_at_s is not None]
+        injected_s = min(injections) if injections else (fault[0] if fault else None)
+        removed_s = max(reverts) if reverts else (fault[1] if fault else None)
         if injected_s is not None and removed_s is not None and removed_s < injected_s:
             removed_s = injected_s
+        recovery = phases.get("recovery")
 
         judged = range(0)
         after_removal = range(0)
         if injected_s is not None:
-            start = min(injected_s, fault.start_s) if fault else injected_s
-            recovery = timeline.phase("recovery")
-            end = recovery.end_s if recovery is not None else n_windows * w
+            start = min(injected_s, fault[0]) if fault else injected_s
+            end = recovery[1] if recovery is not None else n_windows * w
             span = overlapping(start, end, w)
             judged = range(span.start, max(span.start, min(span.stop, n_windows)))
         if removed_s is not None:
             first = max(0, math.ceil(removed_s / w - EPS))
-            watch_end_s = [timeline.duration_s] if timeline.duration_s > 0 else []
-            recovery = timeline.phase("recovery")
-            if recovery is not None and recovery.end_s > removed_s:
-                watch_end_s.append(recovery.end_s)
+            watch_end_s = [duration_s] if duration_s > 0 else []
+            if recovery is not None and recovery[1] > removed_s:
+                watch_end_s.append(recovery[1])
             complete = math.floor(min(watch_end_s) / w + EPS) if watch_end_s else n_windows
             after_removal = range(first, max(first, min(n_windows, complete)))
         return cls(w, n_windows, baseline, injected_s, removed_s, judged, after_removal)

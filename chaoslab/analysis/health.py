@@ -48,6 +48,8 @@ def badness(window: WindowStats, band: Band) -> float:
     worst = 0.0
     limit_ms, p95_ms = band.p95_max_ms, window.p95_ms
     if limit_ms is not None and p95_ms is not None:
+        # at the journal's precision (3 decimals), so an offline re-analysis judges alike
+        p95_ms = round(p95_ms, 3)
         worst = p95_ms / limit_ms if limit_ms > 0 else float("inf")
     errors = sum(window.errors.values()) if window.errors else 0
     if errors and window.count:

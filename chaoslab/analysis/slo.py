@@ -59,7 +59,7 @@ def judge_slo(
         if limit_s is None:
             continue
         objective = f"{text} < {format_duration(limit_s)}"
-        values: list[float] = [v for w in used if (v := getattr(w, attr)) is not None]
+        values: list[float] = [round(v, 3) for w in used if (v := getattr(w, attr)) is not None]
         if not values:
             out.append(SloResult(signal, objective, "no data", False))
             continue

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from chaoslab.analysis import Analysis, Verdict, analyse, exit_code_for
 from chaoslab.spec.experiment import ExperimentSpec
-from chaoslab.testing import TimelineBuilder, experiment_spec
+from chaoslab.testing import TimelineBuilder, experiment_spec, signal_windows
 from chaoslab.timeline import Timeline
 
 LOAD = "hhhhhdenl."
@@ -115,8 +115,8 @@ def check_consistent(run: Run, analysis: Analysis) -> None:
         assert entry.onset_s <= entry.peak_s < entry.end_s
         assert entry.end_s - entry.onset_s >= run.sustained_s - 1e-9
         assert entry.signal != "api:search"
-    if analysis.verdict is Verdict.PASS:
-        assert not analysis.cascade and analysis.recovered and all(s.ok for s in analysis.slos)
+    clean = not analysis.cascade and analysis.recovered and all(s.ok for s in analysis.slos)
+    assert (analysis.verdict is Verdict.PASS) == clean
     assert analysis.exit_code == exit_code_for(analysis.verdict, False)
     assert Analysis.from_dict(analysis.to_dict()) == analysis
 
@@ -160,3 +160,53 @@ class TestProperties:
         if long.recovery_time_s is not None:
             assert short.recovery_time_s is not None
             assert short.recovery_time_s <= long.recovery_time_s + 1e-9
+
+
+@st.composite
+def messy_timelines(draw: st.DrawFn) -> Timeline:
+    """Timelines as a real run records them: phase edges a little late, percentiles with many decimals.
+
+    Baseline p95s sit near 10 ms and fault p95s near the derived 60 ms limit, so a window can
+    land within a thousandth of a millisecond of its band.
+    """
+    w = draw(st.sampled_from([0.1, 0.25, 1.0]))
+    counts = [draw(st.integers(1, 8)) for _ in range(4)]
+    late = st.floats(0.0, 0.002 * w, allow_nan=False)
+    edges = [0.0]
+    for n in counts:
+        edges.append(edges[-1] + n * w)
+    names = ("warmup", "baseline", "fault", "recovery")
+    builder = TimelineBuilder(window_s=w)
+    for k, name in enumerate(names):
+        builder.phase(name, edges[k] + draw(late), edges[k + 1] + draw(late))
+    builder.fault(injected_at_s=edges[2] + draw(late), reverted_at_s=edges[3] + draw(late))
+    near = st.floats(-0.002, 0.002, allow_nan=False)
+    total = sum(counts)
+    for name in ("api:search", "api:documents"):
+        windows = []
+        for i in range(total):
+            centre = 10.0 if i < counts[0] + counts[1] else draw(st.sampled_from([10.0, 60.0]))
+            count = draw(st.integers(4, 25))
+            windows.append(
+                signal_windows(
+                    p95_ms=[centre + draw(near) + 1e-7],
+                    count=count,
+                    errors=draw(st.integers(0, 1)),
+                    start_index=i,
+                    window_s=w,
+                )[0]
+            )
+        builder.signal(name, windows=windows)
+    return builder.duration(edges[-1] + draw(late)).build()
+
+
+class TestOfflineAgreement:
+    """``chaoslab analyse JOURNAL`` recomputes exactly what the run computed."""
+
+    @settings(max_examples=80, deadline=None)
+    @given(messy_timelines())
+    def test_journal_round_trip_gives_the_same_analysis(self, timeline: Timeline) -> None:
+        """Analysing the journal's (rounded) timeline gives the same analysis as the live one."""
+        spec = experiment_spec(recovery={"stable_for": "1s"})
+        offline = Timeline.from_journal_parts(timeline.to_journal_parts())
+        assert analyse(offline, spec).to_dict() == analyse(timeline, spec).to_dict()
