@@ -244,3 +244,23 @@ class TestFakeFaultDriver:
         assert FakeFaultDriver().kinds == ("latency",)
         assert FakeFaultDriver(kinds=["process_kill", "disk_fill"]).kinds == ("process_kill", "disk_fill")
         assert FakeFaultDriver.kinds == ("latency",)
+
+
+class TestPublicApi:
+    """The names tests import from chaoslab.testing."""
+
+    def test_all(self) -> None:
+        """``__all__`` pins the public helpers; each is importable."""
+        import chaoslab.testing as testing
+
+        assert sorted(testing.__all__) == [
+            "FakeClock",
+            "FakeFaultDriver",
+            "FaultCall",
+            "LoadPalette",
+            "ProbePalette",
+            "TimelineBuilder",
+            "experiment_spec",
+            "signal_windows",
+        ]
+        assert all(hasattr(testing, name) for name in testing.__all__)

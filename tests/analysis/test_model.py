@@ -110,3 +110,26 @@ class TestRoundTrip:
         )
         analysis = analyse(tl, experiment_spec(recovery={"stable_for": "2s"}))
         assert Analysis.from_dict(analysis.to_dict()) == analysis
+
+
+class TestPublicApi:
+    """The names other parts import from chaoslab.analysis."""
+
+    def test_all(self) -> None:
+        """``__all__`` pins the public names; each is importable."""
+        import chaoslab.analysis as analysis_pkg
+
+        assert sorted(analysis_pkg.__all__) == [
+            "Analysis",
+            "Band",
+            "BandSource",
+            "BaselineStats",
+            "CascadeEntry",
+            "Health",
+            "SignalImpact",
+            "SloResult",
+            "Verdict",
+            "analyse",
+            "exit_code_for",
+        ]
+        assert all(hasattr(analysis_pkg, name) for name in analysis_pkg.__all__)
