@@ -24,6 +24,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -42,6 +43,8 @@ LIFETIME_MARGIN_S = 60.0
 """Added to a fault's duration for its burners' hard lifetime: revert normally comes first."""
 READY_TIMEOUT_S = 60.0
 """How long a burner may take to start (and to touch all its memory)."""
+KILL_WAIT_S = 10.0
+"""How long revert waits for killed burners to be gone."""
 MEMORY_HEADROOM = 0.9
 """memory_pressure on the host refuses a size above this share of the available memory."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -313,7 +316,11 @@ class PressureDriver(FaultDriver):
                 with contextlib.suppress(ProcessLookupError):
                     popen.kill()
                 popen.wait(timeout=10)
-        _gone, alive = psutil.wait_procs(victims, timeout=10)
+        deadline = time.monotonic() + KILL_WAIT_S
+        alive = [p for p in victims if not _dead(p)]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+            alive = [p for p in alive if not _dead(p)]
         if alive:
             raise RevertError(f"burner process(es) {[p.pid for p in alive]} survived SIGKILL")
 
@@ -378,6 +385,14 @@ def _same_process(pid: int, create_time: float) -> psutil.Process | None:
         return proc
     except psutil.NoSuchProcess:
         return None
+
+
+def _dead(proc: psutil.Process) -> bool:
+    """Gone, or a zombie (dead; its parent — maybe another chaoslab process — has not reaped it yet)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _release(live: _Live) -> None:
