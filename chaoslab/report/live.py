@@ -42,7 +42,11 @@ def render_state(state: LiveState, *, keys_hint: bool = False, notes: tuple[str,
     head.append(f" {state.phase} ", style=f"reverse {PHASE_STYLE.get(state.phase, 'white')}")
     head.append(f"  t={state.t_s:5.1f}s / ≤{state.total_s:.0f}s   phase left {state.phase_left_s:4.1f}s")
     total = max(state.total_s, 1e-9)
-    bar = ProgressBar(total=total, completed=min(state.t_s, total), width=60)
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        ProgressBar(total=total, completed=min(state.t_s, total), width=60),
+        Text(f"{min(state.t_s / total, 1.0):.0%}", style="dim"),
+    )
 
     table = Table(box=None, header_style="dim", padding=(0, 1))
     for col, justify in (
@@ -72,9 +76,9 @@ def render_state(state: LiveState, *, keys_hint: bool = False, notes: tuple[str,
         style, mark = {True: ("green", "●"), False: ("bold red", "✖"), None: ("dim", "○")}[ok]
         health.append(f"{mark} {service}  ", style=style)
     faults = Text()
-    for fault in state.faults:
-        faults.append(f"[{fault.label}] ", style=FAULT_STYLE.get(fault.state, "white"))
-        faults.append(f"{fault.state}: {fault.description}\n")
+    for i, fault in enumerate(state.faults):
+        faults.append(("\n" if i else "") + f"[{fault.label}] ", style=FAULT_STYLE.get(fault.state, "white"))
+        faults.append(f"{fault.state}: {fault.description}")
     parts: list[RenderableType] = [head, bar, table, health]
     if state.faults:
         parts.append(faults)
