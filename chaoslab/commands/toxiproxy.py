@@ -34,6 +34,18 @@ async def _serve(host: str, port: int, config: Path | None, seed: int | None, pr
             loop.remove_signal_handler(signum)
 
 
+def _raise_open_files_limit() -> None:
+    """Lift the soft open-files limit to the hard one: each proxied connection holds two sockets (Go does this too)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 @click.command("toxiproxy")
 @click.option("--host", default="127.0.0.1", show_default=True, help="API listen host.")
 @click.option("--port", default=8474, show_default=True, type=click.IntRange(0, 65535), help="API listen port.")
@@ -46,6 +58,7 @@ async def _serve(host: str, port: int, config: Path | None, seed: int | None, pr
 @click.option("--proxy-metrics", is_flag=True, help="Expose toxiproxy_proxy_* byte counters on /metrics.")
 def toxiproxy_command(host: str, port: int, config: Path | None, seed: int | None, proxy_metrics: bool) -> None:
     """Run the embedded Toxiproxy-compatible server until SIGINT/SIGTERM (exit 0)."""
+    _raise_open_files_limit()
     coroutine = _serve(host, port, config, seed, proxy_metrics)
     try:
         import uvloop

@@ -47,6 +47,7 @@ class _Side(asyncio.Protocol):
         self.writes: Link | None = None  # the link whose destination is this socket
         self.early: list[bytes] = []  # bytes read before the links existed
         self.early_eof = False
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, hence the cast instead of a check.
@@ -161,12 +162,13 @@ class Connection:
             self._forget()
 
     def side_lost(self, side: _Side) -> None:
-        """A socket is gone; once both are, the connection is done."""
+        """A socket is gone; once both are, nothing can be delivered any more and the connection is done."""
+        side.lost = True
         if side is self.client and not self.links:
             self.close()
-        transports = (self.client.transport, self.upstream.transport)
-        if all(t is None or t.is_closing() for t in transports) and all(lk.finished for lk in self.links.values()):
-            self._forget()
+        elif self.client.lost and self.upstream.lost:
+            # Also ends links stuck in a toxic (e.g. a rate-0 bandwidth) whose sockets are both gone.
+            self.close()
 
     def close(self) -> None:
         """Tear down both sockets at once (proxy disabled/deleted, or a timeout toxic removed)."""

@@ -10,6 +10,7 @@ import time
 import aiohttp
 import pytest
 
+from chaoslab.proxy import ToxiproxyServer
 from tests.conftest import free_port
 from tests.proxy.conftest import Peer, add_toxic, connect, create_proxy
 
@@ -217,6 +218,25 @@ class TestBandwidth:
         assert time.monotonic() - started < 1.0
         assert await asyncio.wait_for(reader.readexactly(100_000), 5) == b"x" * 100_000
         writer.close()
+
+    async def test_stalled_connection_is_forgotten_when_both_ends_leave(
+        self, http: aiohttp.ClientSession, echo: Peer, toxiproxy: ToxiproxyServer
+    ) -> None:
+        """A connection stuck in a rate-0 toxic is dropped once client and server have both gone."""
+        proxy = await create_proxy(http, "p", echo.address)
+        await add_toxic(http, "p", {"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 0}})
+        _, writer = await connect(proxy["listen"])
+        writer.write(b"stuck")
+        await asyncio.sleep(0.05)
+        live = toxiproxy.collection.proxies["p"].connections
+        assert len(live) == 1
+        writer.close()
+        await echo.stop()
+        for _ in range(200):
+            if not live:
+                break
+            await asyncio.sleep(0.01)
+        assert len(live) == 0
 
 
 class TestTimeout:
