@@ -46,6 +46,21 @@ class TestFakeClock:
         assert woke == [("early", 2.0), ("late", 5.0), ("hour", 3600.0)]
         assert clock.sleeps == [5.0, 2.0, 3600.0]
 
+    async def test_periodic_tasks_interleave_in_time_order(self) -> None:
+        """Two loops ticking every 0.25 s and 0.4 s see their ticks in time order, at exact times."""
+        clock = FakeClock()
+        ticks: list[tuple[float, str]] = []
+
+        async def every(period: float, name: str) -> None:
+            deadline = period
+            while deadline <= 1.0:
+                await clock.sleep_until(deadline)
+                ticks.append((clock.now(), name))
+                deadline += period
+
+        await asyncio.gather(every(0.25, "fast"), every(0.4, "slow"))
+        assert ticks == [(0.25, "fast"), (0.4, "slow"), (0.5, "fast"), (0.75, "fast"), (0.8, "slow"), (1.0, "fast")]
+
     async def test_due_deadline_returns_at_once(self) -> None:
         """Sleeping until a time already reached does not move the clock."""
         clock = FakeClock(start=3.0)

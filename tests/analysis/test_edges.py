@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chaoslab.analysis import Verdict, analyse
 from chaoslab.testing import TimelineBuilder, experiment_spec
 from chaoslab.timeline import Timeline
@@ -39,6 +41,11 @@ class TestEmpty:
         assert analysis.health["api:never"] == "nnnnnnnnnnnnn"
         assert analysis.recovery_time_s == 0.0
         assert analysis.verdict is Verdict.PASS
+
+    def test_window_size_must_be_positive(self) -> None:
+        """A timeline with a zero window size is refused with a message saying so."""
+        with pytest.raises(ValueError, match=r"window_s must be positive, got 0\.0"):
+            analyse(Timeline(window_s=0.0, signals={}), experiment_spec())
 
 
 class TestAborted:
