@@ -52,6 +52,10 @@ class FakeClock:
     """A :class:`chaoslab.run.clock.Clock` whose time moves only when told to (or, with
     ``autojump``, as soon as every task is waiting on it). Nothing sleeps for real.
 
+    Autojump moves time to the earliest deadline after ``idle_passes`` turns of the event loop
+    in which nobody woke; it suits code that waits only on this clock. Code that also waits on
+    real I/O (a socket, a subprocess) should use ``autojump=False`` and :meth:`advance`.
+
     >>> clock = FakeClock()
     >>> clock.advance(2.5)
     >>> clock.now()
