@@ -97,6 +97,7 @@ class _RequestClass:
     text_body: Template | None
     static_payload: bytes | None
     timeout_s: float
+    is_head: bool
 
     def body(self, rng: random.Random) -> bytes | None:
         """The body bytes for one request (None for no body)."""
@@ -161,6 +162,7 @@ def compile_request(spec: RequestSpec, refs: Mapping[str, str], extra_headers: M
         text_body=text_body,
         static_payload=None,
         timeout_s=float(spec.timeout),
+        is_head=spec.method == "HEAD",
     )
     static = (
         target.is_static
@@ -223,6 +225,7 @@ class LoadGenerator:
         self._in_flight = 0
         self._gen: dict[int, _GenWindow] = {}
         self._marks: dict[int, tuple[float, float]] = {}
+        self._mark_index: int | None = None
         self._finished: list[GeneratorWindow] = []
         self.max_timeout_s = max(float(r.timeout) for r in spec.mix)
         recorder.expect_latency_up_to(self.max_timeout_s)
@@ -273,7 +276,7 @@ class LoadGenerator:
                     self._dispatch(due, now)
                 self._expire(now)
                 index = int(now // self.window_s)
-                if index not in self._gen:
+                if index != self._mark_index:
                     self._window_mark(index)
                 nxt = schedule.next_s
                 if nxt == math.inf:
@@ -285,7 +288,7 @@ class LoadGenerator:
                 now = clock.elapsed()
                 self._expire(now)
                 index = int(now // self.window_s)
-                if index not in self._gen:
+                if index != self._mark_index:
                     self._window_mark(index)
                 await asyncio.sleep(0.005)
             self._expire(math.inf)
@@ -294,42 +297,57 @@ class LoadGenerator:
             await self._close()
 
     def _dispatch(self, due: list[float], now: float) -> None:
-        recorder = self.recorder
+        """Hand every due request to its pool (or count it unsent), tallying per window in one pass."""
         gen = self._gen
         window_s = self.window_s
         max_in_flight = self.spec.max_in_flight
         extra = self._extra_headers
         rng = self.rng
+        classes = self._classes
+        lean = self.client == "lean"
+        # (class, window) -> [offered, unsent]: the recorder is told once per group, not per request.
+        tallies: dict[tuple[int, int], list[int]] = {}
+        gw: _GenWindow | None = None
+        gw_index = -1
         for intended in due:
             tag = self._pick()
-            cls = self._classes[tag]
-            gw = gen.get(int(intended // window_s))
-            if gw is None:
-                gw = gen[int(intended // window_s)] = _GenWindow()
+            cls = classes[tag]
+            index = int(intended // window_s)
+            if index != gw_index:
+                gw = gen.get(index)
+                if gw is None:
+                    gw = gen[index] = _GenWindow()
+                gw_index = index
+                # Due times are in order: the first of a window in this tick is its most late. Its lag,
+                # counted for every request of the group, bounds theirs from above at one record per tick.
+                gw.lag.record(int((now - intended) * 1e6), sum(1 for t in due if int(t // window_s) == index))
+            assert gw is not None
             gw.offered += 1
-            gw.lag.record(int((now - intended) * 1e6))
+            tally = tallies.get((tag, index))
+            if tally is None:
+                tally = tallies[(tag, index)] = [0, 0]
+            tally[0] += 1
             if self._in_flight >= max_in_flight:
-                recorder.offered(cls.signal, intended, sent=False)
+                tally[1] += 1
                 continue
             gw.sent += 1
-            recorder.offered(cls.signal, intended, sent=True)
-            deadline = intended + cls.timeout_s
-            exchange = Exchange(
-                cls.payload(rng, extra),
-                intended,
-                deadline,
-                tag,
-                is_head=cls.spec.method == "HEAD",
-            )
+            exchange = Exchange(cls.payload(rng, extra), intended, intended + cls.timeout_s, tag, is_head=cls.is_head)
             self._in_flight += 1
             queue = self._deadlines.get(cls.timeout_s)
             if queue is None:
                 queue = self._deadlines[cls.timeout_s] = deque()
             queue.append(exchange)
-            if cls.scheme == "http" and self.client == "lean":
+            if lean and cls.scheme == "http":
                 self._pool(cls).submit(exchange)
             else:
                 self._send_aiohttp(cls, exchange)
+        recorder = self.recorder
+        for (tag, index), (offered, unsent) in tallies.items():
+            mid_s = (index + 0.5) * window_s
+            if offered > unsent:
+                recorder.offered(classes[tag].signal, mid_s, sent=True, count=offered - unsent)
+            if unsent:
+                recorder.offered(classes[tag].signal, mid_s, sent=False, count=unsent)
 
     def _pool(self, cls: _RequestClass) -> HttpPool:
         key = (cls.host, cls.port)
@@ -407,6 +425,7 @@ class LoadGenerator:
     def _window_mark(self, index: int | None) -> None:
         """At the first tick of window ``index``: note CPU and wall time, close the generator windows before it."""
         cpu, wall = time.process_time(), self.clock.elapsed()
+        self._mark_index = index
         if index is not None:
             self._marks.setdefault(index, (cpu, wall))
             self._gen.setdefault(index, _GenWindow())

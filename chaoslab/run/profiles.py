@@ -62,6 +62,9 @@ class Profile:
 
         Exact for piecewise-linear rates: within a linear segment the integral is quadratic.
         """
+        if len(self.points) == 1:  # constant: the common case, kept cheap (it runs once per request)
+            rate = self.base_rate * self.points[0][1]
+            return t_s + count / rate if rate > 0 else math.inf
         remaining = count
         t = t_s
         while True:
@@ -172,13 +175,19 @@ class ArrivalSchedule:
     ``start_s``, so a window gets exactly rate × length requests and a constant rate is evenly paced.
     """
 
-    __slots__ = ("_next", "end_s", "profile", "start_s")
+    __slots__ = ("_n", "_next", "_rate", "end_s", "profile", "start_s")
 
     def __init__(self, profile: Profile, start_s: float, end_s: float) -> None:
         self.profile = profile
         self.start_s = start_s
         self.end_s = end_s
-        self._next = self._clip(profile.time_after(start_s, 0.5))
+        # A constant rate is computed from the request number: no float drift over an hour of sums.
+        self._rate = profile.base_rate * profile.points[0][1] if len(profile.points) == 1 else None
+        self._n = 0
+        if self._rate is not None:
+            self._next = self._clip(start_s + 0.5 / self._rate) if self._rate > 0 else math.inf
+        else:
+            self._next = self._clip(profile.time_after(start_s, 0.5))
 
     @property
     def next_s(self) -> float:
@@ -189,6 +198,19 @@ class ArrivalSchedule:
         """Intended times in order that are ≤ ``upto_s`` (at most ``limit``), consumed from the schedule."""
         out: list[float] = []
         nxt = self._next
+        if nxt > upto_s:
+            return out
+        if self._rate is not None:
+            rate, start, end, n = self._rate, self.start_s, self.end_s, self._n
+            while nxt <= upto_s and (limit is None or len(out) < limit):
+                out.append(nxt)
+                n += 1
+                nxt = start + (n + 0.5) / rate
+                if nxt >= end:
+                    nxt = math.inf
+            self._n = n
+            self._next = nxt
+            return out
         time_after = self.profile.time_after
         while nxt <= upto_s and (limit is None or len(out) < limit):
             out.append(nxt)

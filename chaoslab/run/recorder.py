@@ -175,16 +175,16 @@ class Recorder:
             unsent=old.unsent,
         )
 
-    def offered(self, signal: str, intended_s: float, *, sent: bool) -> None:
-        """Count one request due at ``intended_s``; ``sent=False`` when the generator could not send it."""
+    def offered(self, signal: str, intended_s: float, *, sent: bool, count: int = 1) -> None:
+        """Count ``count`` requests due in the window of ``intended_s``; ``sent=False``: they could not be sent."""
         state = self._signals.get(signal) or self._state(signal, SignalKind.LOAD, None)
         index = int(intended_s // self.window_s)
         window = state.open.get(index) or self._open(state, index)
         if window is None:
             return
-        window.offered += 1
+        window.offered += count
         if not sent:
-            window.unsent += 1
+            window.unsent += count
 
     def declare(self, signal: str, *, kind: SignalKind = SignalKind.LOAD, service: str | None = None) -> None:
         """Make a signal known before its first sample (so it appears even if nothing is ever recorded)."""

@@ -322,6 +322,7 @@ class TestCoordinatedOmission:
         assert [w.offered for w in windows] == [500, 500, 500, 500]
         assert [w.ok for w in windows] == [500, 500, 500, 500]
         frozen = windows[1]
-        assert frozen.p99_ms is not None and 900 <= frozen.p99_ms <= 1300
-        assert frozen.p50_ms is not None and 400 <= frozen.p50_ms <= 700
-        assert windows[3].p99_ms is not None and windows[3].p99_ms < 100
+        # Bounds leave room for a busy shared machine; a generator measuring from the actual send would see ~1 ms.
+        assert frozen.p99_ms is not None and 900 <= frozen.p99_ms <= 1600
+        assert frozen.p50_ms is not None and 400 <= frozen.p50_ms <= 1000
+        assert windows[3].p99_ms is not None and windows[3].p99_ms < 300
