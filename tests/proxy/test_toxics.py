@@ -222,7 +222,7 @@ class TestBandwidth:
     async def test_stalled_connection_is_forgotten_when_both_ends_leave(
         self, http: aiohttp.ClientSession, echo: Peer, toxiproxy: ToxiproxyServer
     ) -> None:
-        """A connection stuck in a rate-0 toxic is dropped once client and server have both gone."""
+        """A connection stuck in a rate-0 toxic after both ends left is dropped when the toxic is removed."""
         proxy = await create_proxy(http, "p", echo.address)
         await add_toxic(http, "p", {"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 0}})
         _, writer = await connect(proxy["listen"])
@@ -232,6 +232,10 @@ class TestBandwidth:
         assert len(live) == 1
         writer.close()
         await echo.stop()
+        await asyncio.sleep(0.05)
+        assert len(live) == 1
+        async with http.delete("/proxies/p/toxics/bandwidth_upstream") as response:
+            assert response.status == 204
         for _ in range(200):
             if not live:
                 break
