@@ -69,6 +69,7 @@ class FakeClock:
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._jumper: asyncio.Task[None] | None = None
+        self._registrations = 0
         self.sleeps: list[float] = []
         """Every deadline asked for, in order (to assert on a schedule)."""
 
@@ -95,6 +96,7 @@ class FakeClock:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (deadline, next(self._seq), future))
+        self._registrations += 1
         if self.autojump and (self._jumper is None or self._jumper.done()):
             self._jumper = asyncio.get_running_loop().create_task(self._jump())
         await future
@@ -118,8 +120,11 @@ class FakeClock:
         # Let every ready task run (and perhaps register an earlier deadline) before time jumps
         # to the earliest one; repeat while anyone sleeps.
         while self._sleepers:
-            for _ in range(self.idle_passes):
+            quiet = 0
+            while quiet < self.idle_passes:
+                seen = self._registrations
                 await asyncio.sleep(0)
+                quiet = quiet + 1 if self._registrations == seen else 0
             self._sleepers = [s for s in self._sleepers if not s[2].done()]
             heapq.heapify(self._sleepers)
             if not self._sleepers:
