@@ -53,7 +53,7 @@ class FakeClock:
     ``autojump``, as soon as every task is waiting on it). Nothing sleeps for real.
 
     Autojump moves time to the earliest deadline after ``idle_passes`` turns of the event loop
-    in which nobody woke; it suits code that waits only on this clock. Code that also waits on
+    in which no task began a new sleep; it suits code that waits only on this clock. Code that also waits on
     real I/O (a socket, a subprocess) should use ``autojump=False`` and :meth:`advance`.
 
     >>> clock = FakeClock()
