@@ -293,10 +293,16 @@ class ChaosRunner:
         quick: bool | None = None,
     ) -> ChaosResult:
         """Run ``experiment`` (a name, a path or an Experiment) and return its result."""
+        from chaoslab.spec.loading import Experiment
+
         merged = {**dict(self.marker_kwargs.get("overrides") or {}), **dict(overrides or {})}
         if quick is None:
             quick = self.marker_kwargs.get("quick")
-        exp = self.load(experiment, merged, self.config.quick if quick is None else bool(quick))
+        if quick is None:
+            # a loaded Experiment keeps the form it was loaded in unless --chaoslab-quick asks for quick
+            own = experiment.quick if isinstance(experiment, Experiment) else False
+            quick = own or self.config.quick
+        exp = self.load(experiment, merged, bool(quick))
         run_dir = self.test_dir / f"{len(self.results) + 1:02d}-{_safe(exp.spec.name)}"
         run_dir.mkdir(parents=True, exist_ok=True)
         result = self.engine(exp, run_dir)

@@ -126,10 +126,17 @@ class TestChaoslabRunFixture:
             def test_plain(chaoslab_run):
                 result = chaoslab_run(EXP)
                 assert result.passed, result.summary()
+
+            def test_loaded_experiment(chaoslab_run, seen):
+                from chaoslab.spec.loading import load_experiment
+
+                exp = load_experiment(EXP, quick=True)
+                chaoslab_run(exp)
+                assert seen[-1][1] is True
             """
         )
         result = pytester.runpytest("-p", "no:randomly", "--chaoslab-report-dir", "reports")
-        result.assert_outcomes(passed=1, failed=1)
+        result.assert_outcomes(passed=2, failed=1)
         result.stdout.fnmatch_lines(
             [
                 "*chaoslab tiny: fail (exit 1), recovered in 2.0s, cascade: api:documents*",
@@ -141,6 +148,7 @@ class TestChaoslabRunFixture:
         reports = pytester.path / "reports"
         journals = sorted(p.relative_to(reports).as_posix() for p in reports.rglob("journal.json"))
         assert journals == [
+            "test_runs.py_test_loaded_experiment/01-tiny/journal.json",
             "test_runs.py_test_marked/01-tiny/journal.json",
             "test_runs.py_test_marked/02-tiny/journal.json",
             "test_runs.py_test_plain/01-tiny/journal.json",
