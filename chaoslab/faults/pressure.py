@@ -255,7 +255,10 @@ class PressureDriver(FaultDriver):
         processes = await asyncio.to_thread(_spawn_host_burners, plan, record, live)
         for popen in live.popens:
             assert popen.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(popen.stdout.readline), READY_TIMEOUT_S)
+            try:
+                line = await asyncio.wait_for(asyncio.to_thread(popen.stdout.readline), READY_TIMEOUT_S)
+            except TimeoutError:
+                raise FaultError(f"a {record['kind']} burner was not ready within {READY_TIMEOUT_S:g}s") from None
             popen.stdout.close()
             if line.strip() != b"ready":
                 raise FaultError(f"a {record['kind']} burner did not start (exit code {popen.poll()})")
@@ -279,7 +282,12 @@ class PressureDriver(FaultDriver):
             raw_socket.settimeout(READY_TIMEOUT_S)
             received = b""
             while "ready" not in _demux_text(received):
-                chunk = raw_socket.recv(4096)
+                try:
+                    chunk = raw_socket.recv(4096)
+                except OSError as exc:  # a timeout included
+                    raise FaultError(
+                        f"a {record['kind']} burner in container {record['container_name']} did not get ready: {exc}"
+                    ) from None
                 if not chunk:
                     raise FaultError(
                         f"a {record['kind']} burner in container {record['container_name']} exited before it was "
