@@ -148,8 +148,10 @@ def figures(view: JournalView) -> str:
     items = [
         _fig(
             "recovery time",
-            fmt_s(view.recovery_time_s) if view.recovered else "not recovered",
-            "good" if view.recovered else "bad",
+            fmt_s(view.recovery_time_s)
+            if view.recovered
+            else ("run aborted" if view.verdict is Verdict.ABORTED else "not recovered"),
+            "good" if view.recovered else ("" if view.verdict is Verdict.ABORTED else "bad"),
         ),
         _fig("recovery budget", fmt_s(budget)),
         _fig("from injection", fmt_s(view.recovery_from_injection_s)),
@@ -195,6 +197,7 @@ MARKER_LEGEND = (
     ("revert", MARKER_COLOURS["revert"]),
     ("recovered", MARKER_COLOURS["recovered"]),
     ("note", MARKER_COLOURS["note"]),
+    ("abort", MARKER_COLOURS["abort"]),
 )
 
 
