@@ -6,7 +6,8 @@ Run it as ``python -m chaoslab.demo.api --port 28080 --vector-url http://127.0.0
 - ``POST /search {"query": "red", "k": 5}`` — forwarded to the vector service.
 - ``GET /documents?limit=20&offset=0`` and ``GET /documents/{id}`` — read from PostgreSQL through
   an asyncpg pool that keeps its connections open.
-- ``GET /health`` — 200 while the api runs, with each dependency's state in the body.
+- ``GET /health`` — 200 while the api runs, at once, with each dependency's last checked state
+  (checked every :data:`HEALTH_INTERVAL_S` in the background).
 
 ``--mode`` chooses the :class:`~chaoslab.demo.breaker.CallPolicy`: ``fragile`` puts every
 downstream call behind ONE concurrency limit with long timeouts (slow searches starve document
@@ -31,6 +32,8 @@ from chaoslab.demo.breaker import ApiMode, CallPolicy, CircuitBreaker
 from chaoslab.demo.serving import run, serve
 
 DEFAULT_POOL_SIZE = 10
+HEALTH_INTERVAL_S = 0.5
+"""How often the api checks its dependencies in the background; ``/health`` serves the last result."""
 MAX_LIST = 100
 
 
@@ -91,6 +94,7 @@ class Gateway:
         self.session: aiohttp.ClientSession | None = None
         self.pool: asyncpg.Pool | None = None
         self.pool_error: str | None = "not connected yet"
+        self.dependencies: dict[str, dict[str, Any]] = {}
 
     async def connect_pool(self) -> None:
         """Create the asyncpg pool, retrying every 0.5 s until PostgreSQL answers (runs as a task)."""
@@ -163,37 +167,56 @@ class Gateway:
                 raise DependencyError(503, f"postgres failed: {type(exc).__name__}") from None
 
     async def check_vector(self) -> dict[str, Any]:
-        """The vector dependency's health, checked now through the same limit."""
+        """Check vector's own /health through the link, with the policy's vector timeout (at most 1 s)."""
         started = time.monotonic()
         state: dict[str, Any] = {}
-        if self.breaker is not None:
-            state["breaker"] = self.breaker.state(started).value
         try:
-            async with self.vector_limiter.slot():
-                assert self.session is not None
-                timeout = aiohttp.ClientTimeout(total=min(self.policy.vector_timeout_s, 0.8))
-                async with self.session.get(f"{self.vector_url}/health", timeout=timeout) as response:
-                    state["ok"] = response.status == 200
-                    if not state["ok"]:
-                        state["error"] = f"status {response.status}"
-        except DependencyError as exc:
-            state.update(ok=False, error=exc.message)
+            assert self.session is not None
+            timeout = aiohttp.ClientTimeout(total=min(self.policy.vector_timeout_s, 1.0))
+            async with self.session.get(f"{self.vector_url}/health", timeout=timeout) as response:
+                state["ok"] = response.status == 200
+                if not state["ok"]:
+                    state["error"] = f"status {response.status}"
         except (TimeoutError, aiohttp.ClientError) as exc:
             state.update(ok=False, error=type(exc).__name__)
         state["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
         return state
 
     async def check_postgres(self) -> dict[str, Any]:
-        """The PostgreSQL dependency's health (``SELECT 1`` through the pool)."""
+        """Check PostgreSQL with ``SELECT 1`` on a pooled connection (at most 1 s)."""
         started = time.monotonic()
         state: dict[str, Any] = {}
-        try:
-            await self.fetch("SELECT 1")
-            state["ok"] = True
-        except DependencyError as exc:
-            state.update(ok=False, error=exc.message)
+        if self.pool is None:
+            state.update(ok=False, error=f"pool not ready: {self.pool_error}")
+        else:
+            try:
+                async with self.pool.acquire(timeout=1.0) as connection:
+                    await connection.fetchval("SELECT 1", timeout=1.0)
+                state["ok"] = True
+            except TimeoutError:
+                state.update(ok=False, error="TimeoutError")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                state.update(ok=False, error=type(exc).__name__)
         state["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
         return state
+
+    async def monitor(self, interval_s: float = HEALTH_INTERVAL_S) -> None:
+        """Check both dependencies every ``interval_s`` in the background (runs as a task)."""
+        while True:
+            vector_state, postgres_state = await asyncio.gather(self.check_vector(), self.check_postgres())
+            self.dependencies = {"vector": vector_state, "postgres": postgres_state}
+            await asyncio.sleep(interval_s)
+
+    def health(self) -> dict[str, Any]:
+        """The last dependency checks and the breaker's state, without waiting for anything."""
+        dependencies = {name: dict(state) for name, state in self.dependencies.items()}
+        if self.breaker is not None and "vector" in dependencies:
+            dependencies["vector"]["breaker"] = self.breaker.state(time.monotonic()).value
+        if not dependencies:
+            status = "starting"
+        else:
+            status = "ok" if all(state["ok"] for state in dependencies.values()) else "degraded"
+        return {"status": status, "mode": self.policy.mode.value, "dependencies": dependencies}
 
 
 GATEWAY_KEY = web.AppKey("gateway", Gateway)
@@ -256,17 +279,12 @@ async def get_document(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """``GET /health`` → 200 while the api runs; ``status`` is ``degraded`` when a dependency is down."""
-    gateway = request.app[GATEWAY_KEY]
-    vector, postgres = await asyncio.gather(gateway.check_vector(), gateway.check_postgres())
-    healthy = vector["ok"] and postgres["ok"]
-    return web.json_response(
-        {
-            "status": "ok" if healthy else "degraded",
-            "mode": gateway.policy.mode.value,
-            "dependencies": {"vector": vector, "postgres": postgres},
-        }
-    )
+    """``GET /health`` → 200 while the api runs, at once; ``status`` is ``degraded`` when a dependency is down.
+
+    Dependency states come from the background checks, so a slow dependency never makes the
+    api's own health check slow.
+    """
+    return web.json_response(request.app[GATEWAY_KEY].health())
 
 
 def make_app(gateway: Gateway) -> web.Application:
@@ -276,11 +294,13 @@ def make_app(gateway: Gateway) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         gateway.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
-        pool_task = asyncio.create_task(gateway.connect_pool())
+        tasks = [asyncio.create_task(gateway.connect_pool()), asyncio.create_task(gateway.monitor())]
         yield
-        pool_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pool_task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await gateway.session.close()
         if gateway.pool is not None:
             try:
