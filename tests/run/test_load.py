@@ -326,3 +326,67 @@ class TestCoordinatedOmission:
         assert frozen.p99_ms is not None and 900 <= frozen.p99_ms <= 1600
         assert frozen.p50_ms is not None and 400 <= frozen.p50_ms <= 1000
         assert windows[3].p99_ms is not None and windows[3].p99_ms < 300
+
+
+async def _raw_server(answer: bytes, *, close: bool = False) -> tuple[asyncio.Server, str]:
+    """A raw HTTP server that answers every request on a connection with ``answer`` (then closes if asked)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(answer)
+                await writer.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    return server, f"http://127.0.0.1:{port}/"
+
+
+@pytest.mark.integration
+class TestLeanHttpFraming:
+    @pytest.mark.parametrize(
+        ("answer", "close"),
+        [
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;x=y\r\ndefg\r\n0\r\n\r\n", False),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\n", False),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", False),
+            (b"HTTP/1.0 200 OK\r\n\r\nbody until the connection closes", True),
+            (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", True),
+        ],
+        ids=["chunked", "chunked-trailer", "empty", "204", "until-close", "connection-close"],
+    )
+    async def test_response_framing(self, answer: bytes, close: bool) -> None:
+        """Chunked, empty, 204 and read-until-close answers each complete as one successful request."""
+        server, url = await _raw_server(answer, close=close)
+        try:
+            clock = RunClock()
+            recorder = Recorder(1.0, clock)
+            spec = load_spec("100/s", {"name": "x", "url": url, "timeout": "1s"}, connections=2)
+            await LoadGenerator(spec, {}, recorder, clock).run(0.0, 0.3)
+        finally:
+            server.close()
+            await server.wait_closed()
+        window = recorder.signals()["x"].windows[0]
+        assert (window.count, window.ok, dict(window.errors)) == (30, 30, {})
+
+    async def test_head_request_has_no_body(self) -> None:
+        """A HEAD answer with a Content-Length but no body completes without waiting for the body."""
+        server, url = await _raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        try:
+            clock = RunClock()
+            recorder = Recorder(1.0, clock)
+            spec = load_spec("100/s", {"name": "h", "method": "HEAD", "url": url, "timeout": "1s"})
+            await LoadGenerator(spec, {}, recorder, clock).run(0.0, 0.2)
+        finally:
+            server.close()
+            await server.wait_closed()
+        window = recorder.signals()["h"].windows[0]
+        assert (window.count, window.ok) == (20, 20)
