@@ -9,14 +9,22 @@ faults; notes and events; resources; the load generator; the resolved experiment
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 import yaml
 
+from chaoslab.report.charts import (
+    MARKER_LEGEND,
+    generator_section,
+    legend,
+    resources_section,
+    run_markers,
+    signals_section,
+)
 from chaoslab.report.model import JournalView, Verdict, fmt_ms, fmt_pct, fmt_s
-from chaoslab.report.svg import MARKER_COLOURS, Band, Chart, Marker, MatrixRow, Series, Span, health_matrix, line_chart
+from chaoslab.report.svg import MatrixRow, health_matrix
 
 CSS = """
 *{box-sizing:border-box}
@@ -49,8 +57,6 @@ details summary{cursor:pointer;font-weight:600}
 .tag{display:inline-block;padding:0 6px;border-radius:10px;font-size:12px;background:#eaeef2;margin-left:6px}
 .tag.cascade{background:#ffebe9;color:#cf222e}.tag.expected{background:#fff8c5;color:#7d4e00}
 """
-
-LATENCY_COLOURS = {"p50": "#54aeff", "p95": "#0969da", "p99": "#8250df"}
 
 
 def page(title: str, body: str) -> str:
@@ -163,52 +169,6 @@ def figures(view: JournalView) -> str:
     return f"<div class='figures'>{''.join(items)}</div>"
 
 
-def run_markers(view: JournalView, *, notes: bool = False) -> list[Marker]:
-    """Injection, revert and recovery markers (and notes, for the matrix)."""
-    markers: list[Marker] = []
-    for f in view.faults():
-        if f.injected_at_s is not None:
-            markers.append(
-                Marker(f.injected_at_s, f"{f.label} injected at {fmt_s(f.injected_at_s)}", MARKER_COLOURS["inject"])
-            )
-        if f.reverted_at_s is not None:
-            markers.append(
-                Marker(f.reverted_at_s, f"{f.label} reverted at {fmt_s(f.reverted_at_s)}", MARKER_COLOURS["revert"])
-            )
-    recovery_at = view.recovery_at_s()
-    if recovery_at is not None:
-        markers.append(Marker(recovery_at, f"recovered at {fmt_s(recovery_at)}", MARKER_COLOURS["recovered"], dash="0"))
-    for e in view.events():
-        if e.get("kind") == "abort":
-            markers.append(Marker(float(e["t_s"]), f"aborted: {e.get('message', '')}", MARKER_COLOURS["abort"], "0"))
-    if notes:
-        for n in view.notes():
-            markers.append(Marker(n.t_s, f"{fmt_s(n.t_s)} {n.author}: {n.text}", MARKER_COLOURS["note"], dash="1 3"))
-    return markers
-
-
-def fault_spans(view: JournalView) -> list[Span]:
-    """The fault windows, shaded."""
-    return [Span(s, e, "#fb8c00", f"fault {fmt_s(s)}–{fmt_s(e)}", 0.13) for s, e in view.fault_spans()]
-
-
-MARKER_LEGEND = (
-    ("injection", MARKER_COLOURS["inject"]),
-    ("revert", MARKER_COLOURS["revert"]),
-    ("recovered", MARKER_COLOURS["recovered"]),
-    ("note", MARKER_COLOURS["note"]),
-    ("abort", MARKER_COLOURS["abort"]),
-)
-
-
-def _legend(items: Sequence[tuple[str, str]]) -> str:
-    return (
-        "<div class='legend'>"
-        + "".join(f"<span><i style='background:{c}'></i>{escape(n)}</span>" for n, c in items)
-        + "</div>"
-    )
-
-
 def matrix_section(view: JournalView) -> str:
     """The service × time health matrix, in order of onset."""
     health = view.health()
@@ -226,11 +186,11 @@ def matrix_section(view: JournalView) -> str:
     svg = health_matrix(
         rows, window_s=view.window_s, x_max_s=view.duration_s, phases=phases, markers=run_markers(view, notes=True)
     )
-    legend = _legend([("healthy", "#3fb27f"), ("degraded", "#e5534b"), ("no data", "#d8dee4"), *MARKER_LEGEND])
+    swatches = legend([("healthy", "#3fb27f"), ("degraded", "#e5534b"), ("no data", "#d8dee4"), *MARKER_LEGEND])
     return (
         "<h2 id='health'>Health over time <span class='muted' style='font-weight:400;font-size:13px'>"
         "signals in order of onset</span></h2>"
-        f"<div class='card'>{legend}{svg}</div>"
+        f"<div class='card'>{swatches}{svg}</div>"
     )
 
 
@@ -290,138 +250,6 @@ def findings_section(view: JournalView) -> str:
     return "".join(out)
 
 
-def _points(windows: Sequence[Any], window_s: float, key: str) -> list[tuple[float, float | None]]:
-    pts: list[tuple[float, float | None]] = []
-    last_index = None
-    for w in windows:
-        if not isinstance(w, Mapping):
-            continue
-        index = int(w.get("index", 0))
-        if last_index is not None and index > last_index + 1:
-            pts.append(((last_index + 1) * window_s, None))  # a missing window is a gap, not a line
-        t = float(w.get("start_s", index * window_s)) + window_s / 2
-        count = int(w.get("count", 0))
-        value: float | None
-        if key == "error_rate":
-            value = sum(int(v) for v in (w.get("errors") or {}).values()) / count * 100 if count else None
-        elif key == "throughput":
-            value = count / window_s
-        else:
-            raw = w.get(key)
-            value = float(raw) if isinstance(raw, int | float) else None
-        pts.append((t, value))
-        last_index = index
-    return pts
-
-
-def signal_charts(view: JournalView, signal: Mapping[str, Any], *, width: int = 400) -> str:
-    """Latency, error-rate and throughput charts of one signal."""
-    name = str(signal.get("name"))
-    ws = view.window_s
-    # the run stops mid-window: its last, partial window has in-flight requests cut off, which
-    # would draw as a fake error spike and throughput drop
-    windows = [
-        w
-        for w in signal.get("windows") or []
-        if isinstance(w, Mapping) and float(w.get("start_s", 0.0)) + ws <= view.measured_s + 1e-6
-    ]
-    x_max = view.duration_s
-    spans = fault_spans(view)
-    markers = run_markers(view)
-    band = view.band(name)
-    latency_series = [
-        Series(p, _points(windows, ws, f"{p}_ms"), LATENCY_COLOURS[p], width=2.0 if p == "p95" else 1.4)
-        for p in ("p50", "p95", "p99")
-    ]
-    p95_max = band.get("p95_max_ms")
-    bands = [Band(0.0, float(p95_max), "band p95")] if isinstance(p95_max, int | float) else []
-    values = [v for s in latency_series for _, v in s.points if v is not None and v > 0]
-    log_y = bool(values) and max(values) / max(min(values), 1e-3) > 60
-    charts = [
-        line_chart(
-            Chart(
-                f"{name} latency",
-                "ms, log" if log_y else "ms",
-                x_max,
-                latency_series,
-                spans,
-                markers,
-                bands,
-                log_y=log_y,
-                width=width,
-            )
-        )
-    ]
-    err_max = band.get("error_rate_max")
-    err_bands = [Band(0.0, float(err_max) * 100, "band")] if isinstance(err_max, int | float) else []
-    err_points = _points(windows, ws, "error_rate")
-    err_top = max([v for _, v in err_points if v is not None] + [b.high for b in err_bands] + [1.0])
-    charts.append(
-        line_chart(
-            Chart(
-                f"{name} errors",
-                "%",
-                x_max,
-                [Series("error rate", err_points, "#cf222e")],
-                spans,
-                markers,
-                err_bands,
-                y_max=min(100.0, err_top * 1.1),
-                width=width,
-            )
-        )
-    )
-    charts.append(
-        line_chart(
-            Chart(
-                f"{name} throughput",
-                "req/s",
-                x_max,
-                [Series("completed", _points(windows, ws, "throughput"), "#1a7f37")],
-                spans,
-                markers,
-                width=width,
-            )
-        )
-    )
-    return "<div class='charts'>" + "".join(charts) + "</div>"
-
-
-def signals_section(view: JournalView) -> str:
-    """Per-signal charts, load signals first in onset order, then probes."""
-    signals = {str(s.get("name")): s for s in view.signals()}
-    if not signals:
-        return ""
-    order = [n for n in view.onset_order() if n in signals] + [n for n in signals if n not in view.health()]
-    expected = set(view.expected_impact())
-    cascading = {c.signal for c in view.cascade()}
-    out = [
-        "<h2 id='signals'>Signals</h2>",
-        _legend(
-            [
-                ("p50", LATENCY_COLOURS["p50"]),
-                ("p95", LATENCY_COLOURS["p95"]),
-                ("p99", LATENCY_COLOURS["p99"]),
-                ("tolerance band", "#3fb27f"),
-                ("fault window", "#fdd9b5"),
-                *MARKER_LEGEND[:3],
-            ]
-        ),
-    ]
-    for name in dict.fromkeys(order):
-        sig = signals[name]
-        tags = ""
-        if name in cascading:
-            tags += "<span class='tag cascade'>cascade</span>"
-        if name in expected:
-            tags += "<span class='tag expected'>expected impact</span>"
-        kind = escape(str(sig.get("kind") or "load"))
-        out.append(f"<div class='card'><h3>{escape(name)} <span class='tag'>{kind}</span>{tags}</h3>")
-        out.append(signal_charts(view, sig))
-        out.append("</div>")
-    return "".join(out)
-
-
 def faults_section(view: JournalView) -> str:
     """The faults with apply/revert times and the revert check."""
     faults = view.faults()
@@ -471,96 +299,6 @@ def events_section(view: JournalView) -> str:
         "</span></h2><div class='card'><table><tr><th>t</th><th>kind</th><th>what</th></tr>"
         + "".join(rows)
         + "</table></div>"
-    )
-
-
-RESOURCE_METRICS = (
-    ("cpu_percent", "CPU", "%", 1.0),
-    ("rss_bytes", "memory (RSS)", "MB", 1e-6),
-    ("open_fds", "open files", "fds", 1.0),
-    ("connections", "connections", "sockets", 1.0),
-)
-SERVICE_COLOURS = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#57606a")
-
-
-def resources_section(view: JournalView) -> str:
-    """One chart per resource metric, one line per service."""
-    resources = view.raw.get("resources")
-    if not isinstance(resources, Mapping) or not resources:
-        return ""
-    charts = []
-    spans = fault_spans(view)
-    markers = run_markers(view)
-    for key, title, unit, scale in RESOURCE_METRICS:
-        series = []
-        for i, (service, samples) in enumerate(resources.items()):
-            pts: list[tuple[float, float | None]] = []
-            for s in samples if isinstance(samples, list) else []:
-                if isinstance(s, Mapping) and isinstance(s.get(key), int | float):
-                    pts.append((float(s.get("t_s", 0.0)), float(s[key]) * scale))
-            if pts:
-                series.append(Series(str(service), pts, SERVICE_COLOURS[i % len(SERVICE_COLOURS)]))
-        if series:
-            charts.append(line_chart(Chart(title, unit, view.duration_s, series, spans, markers, width=620)))
-    if not charts:
-        return ""
-    return "<h2 id='resources'>Resources</h2><div class='card charts'>" + "".join(charts) + "</div>"
-
-
-def generator_section(view: JournalView) -> str:
-    """The load generator's offered vs sent, its lag, saturation flags, and the load profile."""
-    gen = [g for g in view.raw.get("generator") or [] if isinstance(g, Mapping)]
-    profile = [p for p in view.raw.get("load_profile") or [] if isinstance(p, list | tuple) and len(p) == 2]
-    if not gen and not profile:
-        return ""
-    ws = view.window_s
-    saturated = [g for g in gen if g.get("saturated")]
-    spans = [Span(int(g["index"]) * ws, (int(g["index"]) + 1) * ws, "#cf222e", "saturated", 0.18) for g in saturated]
-    charts = []
-    if gen or profile:
-        series = []
-        if profile:
-            series.append(Series("profile", [(float(t), float(r)) for t, r in profile], "#8c959f", dash="5 3"))
-        if gen:
-            series.append(
-                Series(
-                    "offered",
-                    [(int(g["index"]) * ws + ws / 2, float(g.get("offered", 0)) / ws) for g in gen],
-                    "#0969da",
-                )
-            )
-            series.append(
-                Series("sent", [(int(g["index"]) * ws + ws / 2, float(g.get("sent", 0)) / ws) for g in gen], "#1a7f37")
-            )
-        charts.append(
-            line_chart(
-                Chart(
-                    "load: profile, offered, sent",
-                    "req/s",
-                    view.duration_s,
-                    series,
-                    [*fault_spans(view), *spans],
-                    extra_legend=(("saturated", "#cf222e"),) if saturated else (),
-                )
-            )
-        )
-    if gen:
-        lag = [(int(g["index"]) * ws + ws / 2, float(g.get("lag_p99_ms", 0.0))) for g in gen]
-        charts.append(
-            line_chart(Chart("generator lag p99", "ms", view.duration_s, [Series("lag p99", lag, "#9a6700")], spans))
-        )
-    verdict = (
-        f"<p class='bad'>The generator could not keep up in {len(saturated)} windows "
-        f"({', '.join(fmt_s(int(g['index']) * ws) for g in saturated[:12])}): latencies there include its own lag.</p>"
-        if saturated
-        else "<p class='ok'>The generator kept up in every window.</p>"
-    )
-    return (
-        "<h2 id='load'>Load generator</h2><div class='card'>"
-        + verdict
-        + "<div class='charts'>"
-        + "".join(charts)
-        + "</div></div>"
     )
 
 
