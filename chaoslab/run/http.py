@@ -80,7 +80,7 @@ _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE = 0, 1, 2, 3
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: sends an exchange's bytes and frames the response."""
 
-    __slots__ = ("buf", "exchange", "keep_alive", "pool", "remaining", "state", "status", "transport")
+    __slots__ = ("buf", "exchange", "keep_alive", "lost", "pool", "remaining", "state", "status", "transport")
 
     def __init__(self, pool: HttpPool) -> None:
         self.pool = pool
@@ -91,6 +91,7 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.remaining = 0
         self.keep_alive = True
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have the same methods.
@@ -190,6 +191,7 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         exchange = self.exchange
         self.exchange = None
         if exchange is not None:
@@ -251,6 +253,8 @@ class HttpPool:
             exchange.conn = None
             if conn.transport is not None:
                 conn.transport.abort()
+            if conn.lost or conn.transport is None:
+                self._lost(conn)  # connection_lost already ran (or never will): forget it now
 
     def _open(self) -> None:
         self._connecting += 1
@@ -272,6 +276,11 @@ class HttpPool:
         self._connecting -= 1
         self.connects += 1
         conn = protocol
+        if conn.lost:
+            # The peer closed before we could use it (a proxy whose upstream is down accepts and
+            # closes at once); adding it would leave a dead connection in the pool for good.
+            self._connect_failed(ConnectionResetError("closed by the peer right after connecting"))
+            return
         if self._closed:
             assert conn.transport is not None
             conn.transport.abort()
@@ -306,6 +315,9 @@ class HttpPool:
             self._open()
 
     def _idle_or_next(self, conn: _Connection) -> None:
+        if conn.lost:
+            self._lost(conn)
+            return
         queue = self._queue
         while queue:
             exchange = queue.popleft()
