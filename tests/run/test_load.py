@@ -390,3 +390,30 @@ class TestLeanHttpFraming:
             await server.wait_closed()
         window = recorder.signals()["h"].windows[0]
         assert (window.count, window.ok) == (20, 20)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+class TestBoundedMemory:
+    async def test_rss_stays_flat_at_1000_per_second(self, target: Target) -> None:
+        """Between 15 s and 45 s of a 1,000 req/s run the process's RSS grows by less than 3 MiB."""
+        import psutil
+
+        process = psutil.Process()
+        clock = RunClock()
+        recorder = Recorder(1.0, clock)
+        spec = load_spec("1000/s", {"name": "ok", "url": "${service:t}/ok"})
+        rss: dict[str, int] = {}
+
+        async def watch() -> None:
+            await clock.sleep_until_offset(15.0)
+            target.paths.clear()  # the target's own request log is not the generator's memory
+            rss["early"] = process.memory_info().rss
+            await clock.sleep_until_offset(44.9)
+            target.paths.clear()
+            rss["late"] = process.memory_info().rss
+
+        target.paths.clear()
+        await asyncio.gather(LoadGenerator(spec, {"service:t": target.url}, recorder, clock).run(0.0, 45.0), watch())
+        assert sum(w.ok for w in recorder.signals()["ok"].windows) == 45_000
+        assert rss["late"] - rss["early"] < 3 * 1024 * 1024
