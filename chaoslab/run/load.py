@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from chaoslab.errors import HarnessError
+from chaoslab.errors import HarnessError, SpecError
 from chaoslab.run.clock import RunClock
 from chaoslab.run.histogram import LatencyHistogram
 from chaoslab.run.http import Exchange, HttpPool, request_head, split_origin
@@ -141,7 +141,10 @@ def _service_of(url: str) -> str | None:
 def compile_request(spec: RequestSpec, refs: Mapping[str, str], extra_headers: Mapping[str, str]) -> _RequestClass:
     """Resolve a request class's references and prebuild its bytes when nothing varies per request."""
     url = resolve_runtime_refs(spec.url, refs)
-    scheme, host, port, target_text = split_origin(url)
+    try:
+        scheme, host, port, target_text = split_origin(url)
+    except ValueError as exc:
+        raise SpecError(f"load.mix.{spec.name}.url: {exc}") from None
     default_port = 443 if scheme == "https" else 80
     host_header = host if port == default_port else f"{host}:{port}"
     target = compile_template(target_text)

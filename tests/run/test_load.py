@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from chaoslab.errors import HarnessError
+from chaoslab.errors import HarnessError, SpecError
 from chaoslab.run.clock import RunClock
 from chaoslab.run.load import LoadGenerator, classify_status, compile_request
 from chaoslab.run.recorder import Recorder
@@ -115,6 +115,12 @@ class TestCompileRequest:
         )
         assert cls.service == "api"
         assert (cls.host, cls.port) == ("127.0.0.1", 8080)
+
+    def test_url_must_be_absolute_http(self) -> None:
+        """A URL that resolves to a bare address is rejected with the request class named."""
+        spec = RequestSpec.model_validate({"name": "db", "url": "${service:db}/x"})
+        with pytest.raises(SpecError, match=r"load\.mix\.db\.url: expected an absolute http"):
+            compile_request(spec, {"service:db": "127.0.0.1:5432"}, {})
 
     def test_templated_request_is_built_per_send(self) -> None:
         """A URL with ``{randint}`` is not prebuilt."""
