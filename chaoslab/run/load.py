@@ -42,6 +42,9 @@ from chaoslab.timeline import ErrorClass, GeneratorWindow, SignalKind
 TICK_S = 0.001
 """The scheduler's shortest sleep: uvloop turns shorter sleeps into busy spins (measurement-notes.md)."""
 
+MAX_SLEEP_S = 0.05
+"""The scheduler's longest sleep, however far away the next request is."""
+
 SATURATED_LAG_MS = 10.0
 """A window whose dispatch lag p99 exceeds this is flagged saturated: the generator fell behind."""
 
@@ -284,7 +287,8 @@ class LoadGenerator:
                 nxt = schedule.next_s
                 if nxt == math.inf:
                     break
-                await asyncio.sleep(max(nxt - clock.elapsed(), TICK_S))
+                # Wake at least every MAX_SLEEP_S at low rates so that timeouts and window marks stay timely.
+                await asyncio.sleep(min(max(nxt - clock.elapsed(), TICK_S), MAX_SLEEP_S))
             # Drain: answers may come until the largest timeout after the last send.
             drain_until = clock.elapsed() + self.max_timeout_s + 0.05
             while self._in_flight > 0 and clock.elapsed() < drain_until:

@@ -96,6 +96,19 @@ class Profile:
                 return at_s, self.rate_at(t_s), slope
         return math.inf, self.base_rate * points[-1][1], 0.0
 
+    def curve(self, start_s: float, end_s: float) -> list[tuple[float, float]]:
+        """``(t_s, req/s)`` points that draw the rate over [start_s, end_s] exactly (for the report's plot).
+
+        Steps appear as two points at the same time (the rate before and after the jump).
+        """
+        times = sorted({start_s, end_s, *(t for t, _ in self.points if start_s < t < end_s)})
+        out: list[tuple[float, float]] = []
+        for t in times:
+            if not self.linear and out and t in {p for p, _ in self.points}:
+                out.append((t, self.rate_at(t - 1e-12) if t > start_s else self.rate_at(t)))
+            out.append((t, self.rate_at(t)))
+        return out
+
     def expected_count(self, start_s: float, end_s: float, step_s: float = 0.001) -> float:
         """The integral of the rate over [start_s, end_s) (midpoint rule): how many requests are due."""
         total = 0.0
@@ -113,7 +126,7 @@ def constant(rate: float) -> Profile:
     >>> constant(100).rate_at(12.0)
     100.0
     """
-    return Profile("constant", rate, ((0.0, 1.0),))
+    return Profile("constant", float(rate), ((0.0, 1.0),))
 
 
 def soak(rate: float) -> Profile:
@@ -122,7 +135,7 @@ def soak(rate: float) -> Profile:
     >>> soak(50).rate_at(3600.0)
     50.0
     """
-    return Profile("soak", rate, ((0.0, 1.0),))
+    return Profile("soak", float(rate), ((0.0, 1.0),))
 
 
 def ramp(rate: float, *, start: float, end: float, over_s: float, begin_s: float = 0.0) -> Profile:
@@ -131,7 +144,8 @@ def ramp(rate: float, *, start: float, end: float, over_s: float, begin_s: float
     >>> ramp(100, start=0.1, end=1.0, over_s=10).rate_at(5.0)
     55.0
     """
-    return Profile("ramp", rate, ((begin_s, start), (begin_s + over_s, end)), linear=True)
+    points = ((float(begin_s), float(start)), (float(begin_s + over_s), float(end)))
+    return Profile("ramp", float(rate), points, linear=True)
 
 
 def step(rate: float, steps: Sequence[tuple[float, float]]) -> Profile:
@@ -141,7 +155,7 @@ def step(rate: float, steps: Sequence[tuple[float, float]]) -> Profile:
     200.0
     """
     ordered = sorted(steps)
-    return Profile("step", rate, ((0.0, 1.0), *((float(a), float(m)) for a, m in ordered)))
+    return Profile("step", float(rate), ((0.0, 1.0), *((float(a), float(m)) for a, m in ordered)))
 
 
 def spike(rate: float, *, multiplier: float, at_s: float, duration_s: float) -> Profile:
@@ -150,7 +164,8 @@ def spike(rate: float, *, multiplier: float, at_s: float, duration_s: float) -> 
     >>> spike(100, multiplier=5, at_s=10, duration_s=2).rate_at(11.0)
     500.0
     """
-    return Profile("spike", rate, ((0.0, 1.0), (at_s, multiplier), (at_s + duration_s, 1.0)))
+    points = ((0.0, 1.0), (float(at_s), float(multiplier)), (float(at_s + duration_s), 1.0))
+    return Profile("spike", float(rate), points)
 
 
 def profile_from_spec(spec: ProfileSpec, rate: float, *, begin_s: float = 0.0) -> Profile:

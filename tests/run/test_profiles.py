@@ -62,6 +62,23 @@ class TestProfiles:
             assert profile.name == name
             assert profile.rate_at(t_s) == pytest.approx(expected)
 
+    def test_curve_draws_steps_and_ramps(self) -> None:
+        """A spike's curve jumps at its edges; a ramp's curve is its two corners plus the ends."""
+        assert spike(100, multiplier=5, at_s=10, duration_s=2).curve(0, 20) == [
+            (0, 100.0),
+            (10, 100.0),
+            (10, 500.0),
+            (12, 500.0),
+            (12, 100.0),
+            (20, 100.0),
+        ]
+        assert ramp(100, start=0.1, end=1.0, over_s=10, begin_s=2).curve(0, 20) == [
+            (0, 10.0),
+            (2.0, 10.0),
+            (12.0, 100.0),
+            (20, 100.0),
+        ]
+
     def test_expected_count_integrates_the_rate(self) -> None:
         """A ramp from 0 to 100 req/s over 10 s makes 500 requests due."""
         assert ramp(100, start=0.0, end=1.0, over_s=10).expected_count(0.0, 10.0) == pytest.approx(500.0)
