@@ -96,9 +96,9 @@ def signal_charts(view: JournalView, signal: Mapping[str, Any], *, width: int = 
     windows = [
         w
         for w in signal.get("windows") or []
-        if isinstance(w, Mapping) and float(w.get("start_s", 0.0)) + ws <= view.measured_s + 1e-6
+        if isinstance(w, Mapping) and float(w.get("start_s", 0.0)) + ws <= min(view.measured_s, view.end_s) + 1e-6
     ]
-    x_max = view.duration_s
+    x_max = view.end_s
     spans = fault_spans(view)
     markers = run_markers(view)
     band = view.band(name)
@@ -222,7 +222,7 @@ def resources_section(view: JournalView) -> str:
             if pts:
                 series.append(Series(str(service), pts, SERVICE_COLOURS[i % len(SERVICE_COLOURS)]))
         if series:
-            charts.append(line_chart(Chart(title, unit, view.duration_s, series, spans, markers, width=620)))
+            charts.append(line_chart(Chart(title, unit, view.end_s, series, spans, markers, width=620)))
     if not charts:
         return ""
     return "<h2 id='resources'>Resources</h2><div class='card charts'>" + "".join(charts) + "</div>"
@@ -258,7 +258,7 @@ def generator_section(view: JournalView) -> str:
                 Chart(
                     "load: profile, offered, sent",
                     "req/s",
-                    view.duration_s,
+                    view.end_s,
                     series,
                     [*fault_spans(view), *spans],
                     extra_legend=(("saturated", "#cf222e"),) if saturated else (),
@@ -268,7 +268,7 @@ def generator_section(view: JournalView) -> str:
     if gen:
         lag = [(int(g["index"]) * ws + ws / 2, float(g.get("lag_p99_ms", 0.0))) for g in gen]
         charts.append(
-            line_chart(Chart("generator lag p99", "ms", view.duration_s, [Series("lag p99", lag, "#9a6700")], spans))
+            line_chart(Chart("generator lag p99", "ms", view.end_s, [Series("lag p99", lag, "#9a6700")], spans))
         )
     verdict = (
         f"<p class='bad'>The generator could not keep up in {len(saturated)} windows "

@@ -184,7 +184,7 @@ def matrix_section(view: JournalView) -> str:
         rows.append(MatrixRow(name, health.get(name, ""), note, emphasis=name in cascading))
     phases = [(str(p.get("name")), float(p["start_s"]), float(p.get("end_s") or p["start_s"])) for p in view.phases()]
     svg = health_matrix(
-        rows, window_s=view.window_s, x_max_s=view.duration_s, phases=phases, markers=run_markers(view, notes=True)
+        rows, window_s=view.window_s, x_max_s=view.end_s, phases=phases, markers=run_markers(view, notes=True)
     )
     swatches = legend([("healthy", "#3fb27f"), ("degraded", "#e5534b"), ("no data", "#d8dee4"), *MARKER_LEGEND])
     return (

@@ -77,7 +77,7 @@ def run_markdown(view: JournalView, *, level: int = 2) -> str:
     health = view.health()
     if health:
         width = len(compress_health(max(health.values(), key=len)))
-        per = view.duration_s / width if width else view.window_s
+        per = view.end_s / width if width else view.window_s
         lines += [f"{h}# Health over time (🟩 healthy 🟥 degraded ⬜ no data; {per:.3g}s per cell)", ""]
         lines += ["| signal | onset | timeline |", "| --- | --- | --- |"]
         for name in view.onset_order():

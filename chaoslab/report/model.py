@@ -183,6 +183,13 @@ class JournalView:
         """The journal's own ``duration_s`` (the end of measurement), else :attr:`duration_s`."""
         return _float(self.raw.get("duration_s")) or self.duration_s
 
+    @property
+    def end_s(self) -> float:
+        """Where charts end: the last phase's end when there are phases (later samples are teardown)."""
+        ends = [_float(p.get("end_s")) for p in self.phases()]
+        known = [e for e in ends if e is not None]
+        return max(known) if known else self.duration_s
+
     # --- recovery -------------------------------------------------------------------------
     @property
     def recovered(self) -> bool:
@@ -339,8 +346,9 @@ class JournalView:
         return [str(s) for s in _seq(self.experiment.get("expected_impact"))]
 
     def health(self) -> dict[str, str]:
-        """Per signal, one character per window: ``h``, ``d`` or ``n``."""
-        return {str(k): str(v) for k, v in _map(self.analysis.get("health")).items()}
+        """Per signal, one character per window (``h``, ``d`` or ``n``), up to :attr:`end_s`."""
+        windows = math.ceil(self.end_s / self.window_s - 1e-9)
+        return {str(k): str(v)[:windows] for k, v in _map(self.analysis.get("health")).items()}
 
     def cascade(self) -> list[CascadeEntry]:
         """Cascading signals in order of onset."""

@@ -117,7 +117,7 @@ def print_summary(journal: Mapping[str, Any], console: Console | None = None) ->
         matrix = Table(box=None, show_header=True, header_style="dim", padding=(0, 1))
         matrix.add_column("signal")
         matrix.add_column("onset", justify="right")
-        matrix.add_column(f"health over {fmt_s(view.duration_s)}")
+        matrix.add_column(f"health over {fmt_s(view.end_s)}")
         for name in view.onset_order():
             matrix.add_row(name, fmt_s(view.onset_of(name)), health_text(health.get(name, "")))
         body: Any = Table.grid()

@@ -61,3 +61,15 @@ class TestFormatting:
         assert fmt_pct(0.2) == "20%"
         assert fmt_pct(0.005) == "0.5%"
         assert fmt_pct(float("nan")) == "—"
+
+
+class TestEndOfRun:
+    def test_teardown_after_the_last_phase_is_not_charted(self) -> None:
+        """Samples taken while the system is torn down (after the last phase) are cut from the health rows."""
+        journal = sample_journal()
+        journal["duration_s"] = 40.0  # the engine counted 12 s of teardown
+        journal["analysis"]["health"]["probe:api"] = "h" * 40
+        view = JournalView(journal)
+        assert view.end_s == 28.0
+        assert len(view.health()["probe:api"]) == 28
+        assert len(view.health()["api:search"]) == 28
