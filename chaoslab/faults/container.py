@@ -63,12 +63,37 @@ def restart_policy_of(attrs: dict[str, Any]) -> str:
     return str(policy.get("Name") or "no")
 
 
-def state_of(attrs: dict[str, Any]) -> str:
-    """Docker's state word: running, paused, restarting, exited, created, dead."""
+class ContainerState(StrEnum):
+    """Docker's container states (``State.Status``)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+RUNNING_STATES = frozenset({ContainerState.RUNNING, ContainerState.RESTARTING})
+"""States that count as "was running" before a fault (a restarting container is on its way up)."""
+
+
+def state_of(attrs: dict[str, Any]) -> ContainerState:
+    """The container's state from its inspect data (paused wins over running)."""
     state = attrs.get("State") or {}
     if state.get("Paused"):
-        return "paused"
-    return str(state.get("Status") or ("running" if state.get("Running") else "exited"))
+        return ContainerState.PAUSED
+    status = state.get("Status") or ("running" if state.get("Running") else "exited")
+    try:
+        return ContainerState(status)
+    except ValueError:  # a state newer engines may add: treat as not running
+        return ContainerState.EXITED
+
+
+def was_running(previous_state: str | None) -> bool:
+    """Whether a recorded previous state means the container should run after revert (unknown: yes)."""
+    return previous_state is None or previous_state in RUNNING_STATES
 
 
 def pid_belongs_to(pid: int, container_id: str) -> bool:
@@ -87,8 +112,8 @@ def still_wrong(attrs: dict[str, Any] | None, name: str) -> str | None:
     if attrs is None:
         return f"container {name} no longer exists"
     state = state_of(attrs)
-    if state != "running":
-        return f"container {name} is {state}, not running"
+    if state != ContainerState.RUNNING:
+        return f"container {name} is {state.value}, not running"
     return None
 
 
@@ -161,7 +186,7 @@ class ContainerDriver(FaultDriver):
                 {
                     "id": str(container.id),
                     "name": str(container.name),
-                    "previous_state": state_of(attrs),
+                    "previous_state": state_of(attrs).value,
                     "restart_policy": restart_policy_of(attrs),
                 }
             )
@@ -191,7 +216,7 @@ class ContainerDriver(FaultDriver):
             elif isinstance(fault, ContainerStopFault):
                 await asyncio.to_thread(container.stop, timeout=STOP_TIMEOUT_S)
             elif isinstance(fault, ContainerPauseFault):
-                if state_of(container.attrs) != "paused":
+                if state_of(container.attrs) != ContainerState.PAUSED:
                     await asyncio.to_thread(container.pause)
             elif isinstance(fault, ContainerRestartFault):
                 await asyncio.to_thread(container.restart, timeout=STOP_TIMEOUT_S)
@@ -251,28 +276,31 @@ class ContainerDriver(FaultDriver):
         if container is None:
             # Removed since (the launcher tears down after reverting): nothing left to undo.
             return
-        if entry.get("previous_state") not in (None, "running", "restarting"):
+        if not was_running(entry.get("previous_state")):
             # It was not running before the fault; restore exactly that (unpause only).
-            if state_of(container.attrs) == "paused" and entry.get("previous_state") != "paused":
+            if (
+                state_of(container.attrs) == ContainerState.PAUSED
+                and entry.get("previous_state") != ContainerState.PAUSED
+            ):
                 container.unpause()
             return
         if entry.get("delivered_via") == Delivery.HOST_PID.value:
             # The restart policy brings it back by itself; start it only if it does not.
             deadline = time.monotonic() + policy_wait_s
-            while time.monotonic() < deadline and state_of(container.attrs) != "running":
+            while time.monotonic() < deadline and state_of(container.attrs) != ContainerState.RUNNING:
                 time.sleep(_POLL_S)
                 container.reload()
         state = state_of(container.attrs)
-        if state == "paused":
+        if state == ContainerState.PAUSED:
             container.unpause()
-        elif state == "restarting":
+        elif state == ContainerState.RESTARTING:
             deadline = time.monotonic() + policy_wait_s
-            while time.monotonic() < deadline and state_of(container.attrs) == "restarting":
+            while time.monotonic() < deadline and state_of(container.attrs) == ContainerState.RESTARTING:
                 time.sleep(_POLL_S)
                 container.reload()
-            if state_of(container.attrs) != "running":
+            if state_of(container.attrs) != ContainerState.RUNNING:
                 container.start()
-        elif state != "running":
+        elif state != ContainerState.RUNNING:
             container.start()
 
     async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
@@ -283,11 +311,15 @@ class ContainerDriver(FaultDriver):
         for entry in record.get("containers") or []:
             container = self._get(entry["id"])
             attrs = container.attrs if container is not None else None
-            if entry.get("previous_state") in (None, "running", "restarting"):
+            if was_running(entry.get("previous_state")):
                 wrong = still_wrong(attrs, entry.get("name", entry["id"][:12]))
                 if wrong is not None:
                     return wrong
-            elif attrs is not None and state_of(attrs) == "paused" and entry.get("previous_state") != "paused":
+            elif (
+                attrs is not None
+                and state_of(attrs) == ContainerState.PAUSED
+                and entry.get("previous_state") != ContainerState.PAUSED
+            ):
                 return f"container {entry.get('name')} is still paused"
         return None
 

@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import docker
@@ -35,6 +36,7 @@ import psutil
 
 from chaoslab.errors import FaultError, RevertError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.faults.container import ContainerDriver, ContainerState
 from chaoslab.spec.faults import CpuPressureFault, FaultBase, MemoryPressureFault
 
 DEFAULT_MAX_LIFETIME_S = 3600.0
@@ -112,8 +114,8 @@ print(len(matching()))
 """Run inside a container: kills (``kill``) or counts (``count``) processes carrying the marker."""
 
 
-class Where:
-    """Where burners run (string constants kept in the ledger)."""
+class Where(StrEnum):
+    """Where burners run (the value is kept in the ledger)."""
 
     HOST = "host"
     CONTAINER = "container"
@@ -199,9 +201,11 @@ class PressureDriver(FaultDriver):
             raise FaultError(f"service {service_name!r} is not in topology {ctx.topology.name!r} (services: {known})")
         if service.launch.kind != "container" and service.container is None:
             return None
-        from chaoslab.faults.container import ContainerDriver
-
-        running = [c for c in ContainerDriver(self.client).containers_of(service_name, ctx) if c.status == "running"]
+        running = [
+            c
+            for c in ContainerDriver(self.client).containers_of(service_name, ctx)
+            if c.status == ContainerState.RUNNING
+        ]
         if not running:
             raise FaultError(f"the container of service {service_name!r} is not running")
         return str(running[0].id), str(running[0].name)
@@ -220,7 +224,7 @@ class PressureDriver(FaultDriver):
             "marker": marker,
             "burners": len(plan),
             "lifetime_s": burner_lifetime_s(fault.duration),
-            "where": Where.HOST,
+            "where": Where.HOST.value,
             "processes": [],
         }
         if isinstance(fault, MemoryPressureFault):
@@ -230,7 +234,7 @@ class PressureDriver(FaultDriver):
         if fault.target != "host":
             found = self._container_of(fault.target, ctx)
             if found is not None:
-                record.update(where=Where.CONTAINER, container_id=found[0], container_name=found[1])
+                record.update(where=Where.CONTAINER.value, container_id=found[0], container_name=found[1])
                 record["python"] = sys.executable
         return record
 
@@ -345,10 +349,10 @@ class PressureDriver(FaultDriver):
             container = self.client.containers.get(record["container_id"])
         except docker.errors.NotFound:
             return None
-        if container.status != "running":
+        if container.status != ContainerState.RUNNING:
             # Stopped (its processes died with it) — or paused: then they are frozen and harmless
             # until it is unpaused, when their closed stdin makes them exit.
-            return None if container.status != "paused" else -1
+            return None if container.status != ContainerState.PAUSED else -1
         result = container.exec_run(
             [record.get("python") or sys.executable, "-c", KILLER_CODE, mode],
             environment={"CHAOSLAB_MARKER": record["marker"]},
