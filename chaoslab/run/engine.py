@@ -169,6 +169,7 @@ class _Run:
         )
         self.notes_path = self.ledger.path.parent / "notes.jsonl"
         self._announce()
+        cancelled_from_outside = False
         try:
             self._timed_task = asyncio.create_task(self._launch_and_run(), name="chaoslab-run")
             try:
@@ -177,10 +178,8 @@ class _Run:
                 if self.abort_reason is None:
                     self.abort_reason = "cancelled"
                 current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    # we ourselves were cancelled (not just the inner task): clean up, then re-raise
-                    await asyncio.shield(self._cleanup())
-                    raise
+                # cancelled ourselves (not just the inner task by a signal): finish, then re-raise
+                cancelled_from_outside = current is not None and current.cancelling() > 0
             except AbortError as exc:
                 self.abort_reason = str(exc)
             except ChaoslabError as exc:
@@ -190,7 +189,10 @@ class _Run:
                 log.exception("harness failure")
         finally:
             await asyncio.shield(self._cleanup())
-        return self._finish(started_at)
+        result = self._finish(started_at)
+        if cancelled_from_outside:
+            raise asyncio.CancelledError()
+        return result
 
     async def _launch_and_run(self) -> None:
         assert self.ledger is not None
@@ -219,9 +221,21 @@ class _Run:
         self.t0_wall = time.time()
         window_s = self.spec.steady_state.window
         self.recorder = recorder_mod.Recorder(window_s, self.clock)
-        self.load = load_mod.LoadGenerator(
-            self.spec.load, self.refs, self.recorder, self.clock, seed=self.options.seed or self.spec.load.seed
-        )
+        seed = self.options.seed or self.spec.load.seed
+        if self.spec.load.engine == "locust":
+            # a Locust swarm in its own processes (chaoslab.locust.runner), with the same interface
+            self.load = importlib.import_module("chaoslab.locust.runner").LocustLoadGenerator(
+                self.spec.load,
+                self.refs,
+                self.recorder,
+                self.clock,
+                seed=seed,
+                ledger=self.ledger,
+                base_dir=self.experiment.path.parent if self.experiment.path is not None else None,
+                experiment=self.spec.name,
+            )
+        else:
+            self.load = load_mod.LoadGenerator(self.spec.load, self.refs, self.recorder, self.clock, seed=seed)
         self.probes = probes_mod.ProbeRunner(
             self.experiment.topology, self.recorder, self.clock, services=self.launcher
         )
@@ -261,43 +275,46 @@ class _Run:
             start = self.now()
             self.event("phase", f"{phase.name} started", {"phase": phase.name})
             end = phase.end_s
-            while True:
-                now = self.now()
-                if now >= end:
-                    break
-                for planned in [p for p in pending if p.apply_at_s <= now]:
-                    pending.remove(planned)
-                    await self._apply(planned)
-                for applied in list(self.applied.values()):
-                    if applied.reverted_at_s is None and applied.planned.revert_at_s <= now:
-                        await self._revert(applied)
-                for task in tasks:
-                    if task.done() and not task.cancelled() and task.exception() is not None:
-                        raise HarnessError(f"{task.get_name()} failed: {task.exception()!r}")
-                if self.options.abort is not None and self.options.abort.is_set():
-                    raise AbortError("aborted by the game-day leader")
-                if phase.name != "warmup":
-                    reason = monitor.observe(
-                        now,
-                        error_rates={k: w.error_rate for k, w in self.recorder.latest(now).items()},
-                        health={s: self.probes.healthy(s) for s in self.experiment.topology.services},
-                        disk_used={p: _disk_used(p) for p in disk_paths},
-                    )
-                    if reason is not None:
-                        self.event("abort", reason)
-                        raise AbortError(f"abort condition: {reason}")
-                self._read_notes()
-                if now - last_live >= 0.5:
-                    last_live = now
-                    self._publish_live(phase.name, end - now)
-                if phase.name == "recovery" and now >= next_recovery_check:
-                    next_recovery_check = now + self.spec.steady_state.window
-                    if self._recovered(now):
-                        self.ended_early_at = now
-                        self.event("recovered", "recovery established; ending the watch early")
+            try:
+                while True:
+                    now = self.now()
+                    if now >= end:
                         break
-                await self.clock.sleep_until_offset(min(end, now + TICK_S))
-            self.phases.append(PhaseSpan(phase.name, max(start, phase.start_s), self.now()))
+                    for planned in [p for p in pending if p.apply_at_s <= now]:
+                        pending.remove(planned)
+                        await self._apply(planned)
+                    for applied in list(self.applied.values()):
+                        if applied.reverted_at_s is None and applied.planned.revert_at_s <= now:
+                            await self._revert(applied)
+                    for task in tasks:
+                        if task.done() and not task.cancelled() and task.exception() is not None:
+                            raise HarnessError(f"{task.get_name()} failed: {task.exception()!r}")
+                    if self.options.abort is not None and self.options.abort.is_set():
+                        raise AbortError("aborted by the game-day leader")
+                    if phase.name != "warmup":
+                        reason = monitor.observe(
+                            now,
+                            error_rates={k: w.error_rate for k, w in self.recorder.latest(now).items()},
+                            health={s: self.probes.healthy(s) for s in self.experiment.topology.services},
+                            disk_used={p: _disk_used(p) for p in disk_paths},
+                        )
+                        if reason is not None:
+                            self.event("abort", reason)
+                            raise AbortError(f"abort condition: {reason}")
+                    self._read_notes()
+                    if now - last_live >= 0.5:
+                        last_live = now
+                        self._publish_live(phase.name, end - now)
+                    if phase.name == "recovery" and now >= next_recovery_check:
+                        next_recovery_check = now + self.spec.steady_state.window
+                        if self._recovered(now):
+                            self.ended_early_at = now
+                            self.event("recovered", "recovery established; ending the watch early")
+                            break
+                    await self.clock.sleep_until_offset(min(end, now + TICK_S))
+            finally:
+                # an aborted or interrupted phase still appears, ending where it stopped
+                self.phases.append(PhaseSpan(phase.name, max(start, phase.start_s), self.now()))
             if self.ended_early_at is not None:
                 break
 
