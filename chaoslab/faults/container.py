@@ -43,6 +43,8 @@ POLICY_WAIT_S = 20.0
 """How long revert waits for a restart policy to bring a killed container back before starting it."""
 STOP_TIMEOUT_S = 10
 """Grace period of ``container_stop`` and ``container_restart`` before Docker sends SIGKILL."""
+RESTARTING_WAIT_S = 10.0
+"""How long revert lets a container in state ``restarting`` come up before starting it itself."""
 KILL_WAIT_S = 10.0
 """How long ``container_kill`` with SIGKILL waits for the old main process to be gone."""
 _POLL_S = 0.05
@@ -74,6 +76,9 @@ class ContainerState(StrEnum):
     EXITED = "exited"
     DEAD = "dead"
 
+
+ACTIONABLE_STATES = frozenset({ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING})
+"""States of a container a fault may act on (others are left alone and not recorded)."""
 
 RUNNING_STATES = frozenset({ContainerState.RUNNING, ContainerState.RESTARTING})
 """States that count as "was running" before a fault (a restarting container is on its way up)."""
@@ -180,8 +185,12 @@ class ContainerDriver(FaultDriver):
         if fault.kind not in self.kinds:
             raise FaultError(f"the container driver does not handle {fault.kind!r}")
         containers = []
-        for container in self.containers_of(fault.target, ctx):
+        found = self.containers_of(fault.target, ctx)
+        for container in found:
             attrs = container.attrs
+            if state_of(attrs) not in ACTIONABLE_STATES:
+                # A stopped replica of a compose service: nothing to kill, pause or stop.
+                continue
             containers.append(
                 {
                     "id": str(container.id),
@@ -190,6 +199,9 @@ class ContainerDriver(FaultDriver):
                     "restart_policy": restart_policy_of(attrs),
                 }
             )
+        if not containers:
+            names = ", ".join(f"{c.name} ({state_of(c.attrs).value})" for c in found)
+            raise FaultError(f"no running container for service {fault.target!r}: {names}")
         record: LedgerRecord = {
             "family": "container",
             "kind": fault.kind,
@@ -209,17 +221,22 @@ class ContainerDriver(FaultDriver):
             if container is None:
                 raise FaultError(f"container {entry['name']} disappeared before the fault was applied")
             updated = dict(entry)
-            if isinstance(fault, ContainerKillFault):
-                updated["delivered_via"] = await asyncio.to_thread(self._kill, container, fault.signal)
-                if fault.signal == "SIGKILL":
-                    await asyncio.to_thread(_wait_main_process_gone, container, KILL_WAIT_S)
-            elif isinstance(fault, ContainerStopFault):
-                await asyncio.to_thread(container.stop, timeout=STOP_TIMEOUT_S)
-            elif isinstance(fault, ContainerPauseFault):
-                if state_of(container.attrs) != ContainerState.PAUSED:
-                    await asyncio.to_thread(container.pause)
-            elif isinstance(fault, ContainerRestartFault):
-                await asyncio.to_thread(container.restart, timeout=STOP_TIMEOUT_S)
+            try:
+                if isinstance(fault, ContainerKillFault):
+                    updated["delivered_via"] = await asyncio.to_thread(self._kill, container, fault.signal)
+                    if fault.signal == "SIGKILL":
+                        await asyncio.to_thread(_wait_main_process_gone, container, KILL_WAIT_S)
+                elif isinstance(fault, ContainerStopFault):
+                    await asyncio.to_thread(container.stop, timeout=STOP_TIMEOUT_S)
+                elif isinstance(fault, ContainerPauseFault):
+                    if state_of(container.attrs) != ContainerState.PAUSED:
+                        await asyncio.to_thread(container.pause)
+                elif isinstance(fault, ContainerRestartFault):
+                    await asyncio.to_thread(container.restart, timeout=STOP_TIMEOUT_S)
+            except docker.errors.APIError as exc:
+                raise FaultError(
+                    f"{fault.kind} on container {entry['name']} failed: {exc.explanation or exc}"
+                ) from None
             updated["applied_at_wall"] = time.time()
             done.append(updated)
         record = {**record, "containers": done}
@@ -294,7 +311,8 @@ class ContainerDriver(FaultDriver):
         if state == ContainerState.PAUSED:
             container.unpause()
         elif state == ContainerState.RESTARTING:
-            deadline = time.monotonic() + policy_wait_s
+            # The engine is bringing it up: `docker start` now would fail, so wait for that first.
+            deadline = time.monotonic() + max(policy_wait_s, RESTARTING_WAIT_S)
             while time.monotonic() < deadline and state_of(container.attrs) == ContainerState.RESTARTING:
                 time.sleep(_POLL_S)
                 container.reload()

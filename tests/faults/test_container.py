@@ -240,6 +240,15 @@ class TestTargetLookup:
         )
         assert [c["name"] for c in record["containers"]] == [container.name]
 
+    def test_stopped_container_is_not_a_target(self, http_container: Any, docker_client: Any) -> None:
+        """A service whose only container is stopped is refused, naming the container and its state."""
+        container = http_container(free_port())
+        container.stop(timeout=0)
+        with pytest.raises(FaultError, match=rf"no running container for service 'web': {container.name} \(exited\)"):
+            ContainerDriver(docker_client).prepare(
+                ContainerKillFault(kind="container_kill", target="web"), context(container), "k"
+            )
+
     def test_no_container_is_a_fault_error(self, docker_client: Any) -> None:
         """A service without any container is refused before anything is touched."""
         ctx = FaultContext(topology=topology({"container": {"name": "chaoslab-no-such-container"}}), run_id="x")
