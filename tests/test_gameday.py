@@ -230,10 +230,14 @@ class TestGameDayEndToEnd:
     def test_unattended_session_with_a_note_from_another_terminal(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """``gameday --yes`` runs both steps; a ``chaoslab note`` from another process lands in run 1's journal."""
+        """``gameday --yes`` runs both steps; a ``chaoslab note`` from another process lands in run 1's journal.
+
+        The combined report is appended to $GITHUB_STEP_SUMMARY once.
+        """
         state = tmp_path / "st"
         monkeypatch.setenv("CHAOSLAB_STATE_DIR", str(state))
-        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        step_summary = tmp_path / "step-summary.md"
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
         exp = write_tiny(tmp_path / "exp", runbook="runbook.md")
         (tmp_path / "exp" / "runbook.md").write_text("# Tiny\n\nCheck the link first.\n")
         plan = _write_plan(
@@ -271,6 +275,10 @@ class TestGameDayEndToEnd:
         assert "# Post-incident review: Tiny game day" in md
         assert (out / "gameday.html").read_text().count("<section id='run-") == 2
         assert not active_run_file(state).exists()
+        # GitHub's job summary gets the combined report once, not each run's summary as well
+        summary = step_summary.read_text()
+        assert summary.count("# Game day: Tiny game day") == 1
+        assert summary.count("chaoslab `tiny`") == 2
 
     def test_leader_note_and_abort_keys_on_a_terminal(self, tmp_path: Path) -> None:
         """In the live view, ``n`` adds a note and ``a`` + ``y`` aborts: faults reverted, session ends with exit 3."""

@@ -235,7 +235,13 @@ class GameDay:
         record["status"] = "running"
         if not self.options.live:
             self.console.print(f"run {index}: {experiment.spec.name} started", highlight=False)
-        result = asyncio.run(self._run_async(experiment, run_dir))
+        # the combined report goes to $GITHUB_STEP_SUMMARY at the end; not each run's on its own too
+        step_summary = os.environ.pop("GITHUB_STEP_SUMMARY", None)
+        try:
+            result = asyncio.run(self._run_async(experiment, run_dir))
+        finally:
+            if step_summary is not None:
+                os.environ["GITHUB_STEP_SUMMARY"] = step_summary
         record["ended_wall"] = time.time()
         record["status"] = "ran"
         record["verdict"] = result.verdict
