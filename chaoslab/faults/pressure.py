@@ -316,12 +316,18 @@ class PressureDriver(FaultDriver):
 
     def _kill_on_host(self, record: LedgerRecord, live: _Live | None) -> None:
         victims: list[psutil.Process] = []
-        for entry in record.get("processes") or []:
-            proc = _same_process(int(entry["pid"]), float(entry["create_time"]))
-            if proc is not None:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    proc.kill()
-                    victims.append(proc)
+        targets = [
+            proc
+            for entry in record.get("processes") or []
+            if (proc := _same_process(int(entry["pid"]), float(entry["create_time"]))) is not None
+        ]
+        # Burners started by an apply that failed half-way are not in the record yet; the marker is
+        # a random token on their command lines, so matching it finds exactly those and no other.
+        targets += _marked_processes(str(record.get("marker") or ""), exclude={p.pid for p in targets})
+        for proc in targets:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+                victims.append(proc)
         if live is not None:
             for popen in live.popens:
                 # Popen.kill is a no-op once it has been reaped, and reaping avoids zombies.
@@ -376,6 +382,7 @@ class PressureDriver(FaultDriver):
             for entry in record.get("processes") or []
             if _same_process(int(entry["pid"]), float(entry["create_time"])) is not None
         ]
+        alive += [p.pid for p in _marked_processes(str(record.get("marker") or ""), exclude=set(alive))]
         return f"burner process(es) {alive} still run" if alive else None
 
     def detail(self, record: LedgerRecord) -> dict[str, Any]:
@@ -397,6 +404,18 @@ def _same_process(pid: int, create_time: float) -> psutil.Process | None:
         return proc
     except psutil.NoSuchProcess:
         return None
+
+
+def _marked_processes(marker: str, exclude: set[int]) -> list[psutil.Process]:
+    """Live processes of this host whose command line has ``marker`` as one of its arguments."""
+    if not marker.startswith("chaoslab-burner-"):
+        return []
+    found: list[psutil.Process] = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.pid not in exclude and marker in (proc.info.get("cmdline") or []) and not _dead(proc):
+                found.append(proc)
+    return found
 
 
 def _dead(proc: psutil.Process) -> bool:

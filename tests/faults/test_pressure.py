@@ -259,6 +259,28 @@ class TestHostPressure:
         finally:
             child.kill()
 
+    async def test_revert_of_a_half_applied_fault_finds_burners_by_marker(self) -> None:
+        """A burner whose PID never reached the record (apply failed half-way) is found by its marker and killed."""
+        record = PressureDriver().prepare(CpuPressureFault(kind="cpu_pressure", target="host"), host_ctx(), "half")
+        argv = burner_argv(sys.executable, "cpu", 0, 60.0, -1, record["marker"])
+        stray = await asyncio.to_thread(subprocess.Popen, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert stray.stdout is not None and stray.stdout.readline() == b"ready\n"
+            assert (
+                await PressureDriver().check_reverted(record, host_ctx())
+                == f"burner process(es) {[stray.pid]} still run"
+            )
+            await PressureDriver().revert(record, host_ctx())
+            assert stray.wait(timeout=5) == -9
+            assert await PressureDriver().check_reverted(record, host_ctx()) is None
+        finally:
+            for stream in (stray.stdin, stray.stdout):
+                if stream is not None:
+                    stream.close()
+            if stray.poll() is None:
+                stray.kill()
+                stray.wait()
+
     def test_burner_dies_with_a_killed_chaoslab(self) -> None:
         """When the chaoslab process that started a burner is SIGKILLed, the burner exits by itself."""
         record = run_child_and_kill("host", "")
