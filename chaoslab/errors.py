@@ -61,7 +61,8 @@ class SpecError(ChaoslabError, ValueError):
             where = self.file if self.line is None else f"{self.file}:{self.line}"
             where += ": "
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{field}{self.message}"
+        # one line whatever the file contained: values with newlines must not split the message
+        return " ".join(f"{where}{field}{self.message}".split())
 
 
 class SafetyError(SpecError):

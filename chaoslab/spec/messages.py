@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -89,9 +90,12 @@ def did_you_mean(word: object, choices: Iterable[object]) -> str:
     return f"; did you mean {matches[0]!r}?" if matches else ""
 
 
+_PLAIN_KEY = re.compile(r"^[^\s.'\"]+$")
+
+
 def dotted(path: Path_) -> str:
-    """``faults.0.latency`` from ``('faults', 0, 'latency')``."""
-    return ".".join(str(p) for p in path)
+    """``faults.0.latency`` from ``('faults', 0, 'latency')``; odd keys are quoted (``load.'a b'``)."""
+    return ".".join(str(p) if isinstance(p, int) or _PLAIN_KEY.match(str(p)) else repr(str(p)) for p in path)
 
 
 # ---------------------------------------------------------------------------------------------
