@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from chaoslab.log import get_logger
 from chaoslab.proxy.toxics import (
     Direction,
     ToxicSpec,
@@ -30,6 +31,8 @@ from chaoslab.proxy.toxics import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+log = get_logger("proxy.link")
 
 QUEUE_MAX_CHUNKS = 1024
 """Chunks a link buffers before it stops reading its source (Toxiproxy's latency buffer)."""
@@ -289,6 +292,11 @@ class Link:
             self._busy = True
             try:
                 await self._pass(item, 0)
+            except (OSError, RuntimeError) as exc:
+                # A socket that failed under a toxic ends the connection instead of a silent dead task.
+                log.info("link failed", direction=self.direction.value, error=str(exc))
+                self.owner.close()
+                return
             finally:
                 self._busy = False
 

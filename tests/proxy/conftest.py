@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -121,3 +121,17 @@ async def connect(listen: object) -> tuple[asyncio.StreamReader, asyncio.StreamW
 def sha256(data: bytes) -> str:
     """Hex digest."""
     return hashlib.sha256(data).hexdigest()
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Socket-level proxy tests run on both loops: asyncio (in-process use) and uvloop (the command's loop)."""
+    if item.path.name not in ("test_toxics.py", "test_integrity.py"):
+        return {"asyncio": asyncio.new_event_loop}
+    import uvloop
+
+    if "256_mib" in item.name:
+        # The big streams run once, on the loop `chaoslab toxiproxy` uses.
+        return {"uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
