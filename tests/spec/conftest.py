@@ -18,7 +18,7 @@ parameters:
 services:
   api:
     url: http://127.0.0.1:18080
-    launch: {kind: process, command: ["${python}", "-m", "http.server", "18080"]}
+    launch: {kind: process, command: ["${python}", "-m", "http.server", "18080"], env: {MODE: "${mode}"}}
   vector:
     url: http://127.0.0.1:18081
   postgres:
