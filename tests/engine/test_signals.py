@@ -172,22 +172,23 @@ def _answers(url: str) -> bool:
 
 def _start_run(world: World, tmp_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CHAOSLAB_STATE_DIR": str(world.state_dir)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chaoslab",
-            "run",
-            str(world.experiment),
-            "--report-dir",
-            str(tmp_path / "report"),
-            "--no-html",
-            "--no-live",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "run.log").open("wb") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaoslab",
+                "run",
+                str(world.experiment),
+                "--report-dir",
+                str(tmp_path / "report"),
+                "--no-html",
+                "--no-live",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _assert_clean(world: World) -> None:
@@ -207,11 +208,11 @@ class TestFaultsAlwaysComeOff:
         try:
             _wait(world.all_applied, 60, "all three faults to be applied")
             run.send_signal(signum)
-            out, _ = run.communicate(timeout=60)
+            run.wait(60)
         finally:
             if run.poll() is None:
                 run.kill()
-        assert run.returncode == 3, out.decode(errors="replace")[-2000:]
+        assert run.returncode == 3, (tmp_path / "run.log").read_text(errors="replace")[-2000:]
         _assert_clean(world)
         journal = json.loads((tmp_path / "report" / "journal.json").read_text())
         assert journal["verdict"] == "aborted"
