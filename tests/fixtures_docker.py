@@ -38,14 +38,11 @@ def _require(condition: bool, reason: str) -> None:
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[Any]:
     """A docker SDK client to the engine scripts/test (or scripts/docker-engine start) started."""
-    import docker
+    from chaoslab.run.containers import connect, engine_reachable
 
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # the engine may simply not be running outside CI
-        _require(False, f"no Docker engine (start one with scripts/docker-engine start): {exc}")
-        raise
+    problem = engine_reachable()  # the engine may simply not be running outside CI
+    _require(problem is None, f"no Docker engine (start one with scripts/docker-engine start): {problem}")
+    client = connect()
     yield client
     client.close()
 

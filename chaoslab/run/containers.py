@@ -23,12 +23,14 @@ import io
 import os
 import re
 import shutil
+import socket
 import sys
 import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
@@ -249,16 +251,58 @@ def container_config(
 # the Docker-facing backend
 
 
+PROBE_API_VERSION = "1.41"
+"""API version of the reachability probe (Docker 20.10); the real client negotiates its own."""
+
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+def _socket_problem(docker_host: str) -> str | None:
+    """Why the engine's socket does not accept a connection, or None when it does (or cannot be told)."""
+    # The docker SDK leaks its socket when a connection attempt fails (a ResourceWarning), so
+    # try a plain, properly closed connection first.
+    try:
+        if docker_host.startswith("unix://"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(2.0)
+                sock.connect(docker_host[len("unix://") :])
+        elif docker_host.startswith("tcp://"):
+            address = urlsplit(docker_host)
+            with socket.create_connection((address.hostname or "127.0.0.1", address.port or 2375), timeout=2.0):
+                pass
+    except OSError as exc:
+        return f"cannot connect to {docker_host}: {exc}"
+    return None
+
+
+def engine_reachable() -> str | None:
+    """None when the environment's Docker engine answers a ping, else why not (one line)."""
+    problem = _socket_problem(os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST)
+    if problem is not None:
+        return problem
+    # A fixed version makes the client send nothing until ping (no version negotiation request).
+    probe = docker.from_env(version=PROBE_API_VERSION)
+    try:
+        probe.ping()
+    except Exception as exc:  # requests' connection errors are not DockerExceptions
+        return " ".join(str(exc).split()) or type(exc).__name__
+    finally:
+        probe.close()
+    return None
+
+
 def connect(client: docker.DockerClient | None = None) -> docker.DockerClient:
     """``client``, or a client to the engine of the environment (``DOCKER_HOST`` or the local socket)."""
     if client is not None:
         return client
+    problem = engine_reachable()
+    if problem is not None:
+        raise HarnessError(f"no Docker engine reachable: {problem}")
     try:
-        new = docker.from_env()
-        new.ping()
+        return docker.from_env()
     except docker.errors.DockerException as exc:
         raise HarnessError(f"no Docker engine reachable: {exc}") from None
-    return new
 
 
 def find_busybox() -> str:
