@@ -6,6 +6,9 @@ running it again leaves the same rows.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+
 import asyncpg
 
 DOCUMENT_COUNT = 500
@@ -46,3 +49,29 @@ async def seed_demo(dsn: str, count: int = DOCUMENT_COUNT) -> int:
         return int(rows)
     finally:
         await connection.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m chaoslab.demo.seed --dsn DSN``: seed a database (used by the compose file)."""
+    parser = argparse.ArgumentParser(prog="python -m chaoslab.demo.seed", description=__doc__.split("\n")[0])
+    parser.add_argument("--dsn", required=True, help="postgresql://user@host:port/database")
+    parser.add_argument("--retry-s", type=float, default=30.0, help="keep retrying the connection this long")
+    args = parser.parse_args(argv)
+    print(f"documents: {asyncio.run(_seed_with_retry(args.dsn, args.retry_s))}")
+
+
+async def _seed_with_retry(dsn: str, retry_s: float) -> int:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + retry_s
+    while True:
+        try:
+            return await seed_demo(dsn)
+        except (OSError, asyncpg.CannotConnectNowError):
+            # the server may still be starting (compose's healthcheck can pass before the role exists)
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+if __name__ == "__main__":
+    main()

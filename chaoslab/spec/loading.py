@@ -212,7 +212,11 @@ def experiment_from_document(
                 field="quick",
             )
         data = _deep_merge(data, patch, (), quick_paths)
-    # topology first: its parameters are defaults the experiment and --set may override
+    # topology first: its parameters are defaults the experiment and --set may override;
+    # --set topology=compose/topology.yaml runs the same experiment against another deployment
+    topo_set = "topology" in overrides
+    if topo_set:
+        data["topology"] = overrides["topology"]
     topo_ref = data.get("topology", "demo")
     if not isinstance(topo_ref, str) or not topo_ref.strip():
         raise SpecError(
@@ -221,7 +225,8 @@ def experiment_from_document(
             line=doc.line_of(("topology",)),
             field="topology",
         )
-    topo_path = find_topology(topo_ref, relative_to=path.parent if path else Path.cwd(), shown=where, doc=doc)
+    relative_to = path.parent if path is not None and not topo_set else Path.cwd()
+    topo_path = find_topology(topo_ref, relative_to=relative_to, shown=where, doc=doc)
     topo_doc = read_document(topo_path)
     topo_params = _parameters_of(topo_doc.data, str(topo_path), topo_doc)
     exp_params = _parameters_of(data, where, doc)
@@ -229,6 +234,8 @@ def experiment_from_document(
     set_paths: dict[Path_, str] = {}
     set_params: dict[str, str] = {}
     for key, value in overrides.items():
+        if key == "topology":
+            continue
         text = f"{key}={_scalar_text(value)}"
         keys = key.split(".")
         if keys[0] == "parameters" and len(keys) == 2:
