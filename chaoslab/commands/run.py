@@ -10,6 +10,7 @@ import click
 
 from chaoslab.commands.spec import quick_option, set_option
 from chaoslab.plan import build_plan, render_plan
+from chaoslab.run.safety import check_network_safety
 from chaoslab.spec.loading import load_experiment, parse_overrides
 
 
@@ -47,6 +48,7 @@ def run_command(
     """Run an EXPERIMENT (a name from experiments/ or a path) and exit with its verdict's code."""
     exp = load_experiment(experiment, overrides=parse_overrides(overrides), quick=quick)
     plan = build_plan(exp)
+    check_network_safety(exp)
     if dry_run:
         click.echo(render_plan(plan))
         click.echo("\ndry run: nothing was launched, no fault was applied.")

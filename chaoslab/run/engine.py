@@ -41,6 +41,7 @@ from chaoslab.run.launcher import Launcher
 from chaoslab.run.ledger import Ledger
 from chaoslab.run.live import FaultState, LiveState
 from chaoslab.run.notes import active_run_file, read_notes, state_dir
+from chaoslab.run.safety import check_network_safety
 from chaoslab.spec.experiment import HostDiskAbort
 from chaoslab.spec.loading import Experiment, runtime_refs
 from chaoslab.timeline import Event, FaultRecord, PhaseSpan, Signal, Timeline
@@ -568,6 +569,7 @@ class _Run:
 
 async def run_experiment(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
     """Run an experiment end to end; faults are reverted on every way out."""
+    check_network_safety(experiment)
     opts = options or RunOptions()
     live_view: Any = None
     if opts.live and opts.on_state is None:
@@ -620,6 +622,7 @@ def run_experiment_sync(experiment: Experiment, options: RunOptions | None = Non
                     live_view = importlib.import_module("chaoslab.report.live").LiveView()
             if live_view is not None:
                 opts = RunOptions(**{**opts.__dict__, "on_state": live_view.update})
+            check_network_safety(experiment)
             run = _Run(experiment, opts)
             holder["run"] = run
             if live_view is not None:
