@@ -151,7 +151,7 @@ def check_memory_fits(size: int, available: int) -> None:
         )
 
 
-def _demux_text(raw: bytes) -> str:
+def demux_text(raw: bytes) -> str:
     """Text of a non-TTY docker attach stream (8-byte frame headers dropped)."""
     out = bytearray()
     pos = 0
@@ -285,7 +285,7 @@ class PressureDriver(FaultDriver):
             raw_socket = _raw_socket(attached)
             raw_socket.settimeout(READY_TIMEOUT_S)
             received = b""
-            while "ready" not in _demux_text(received):
+            while "ready" not in demux_text(received):
                 try:
                     chunk = raw_socket.recv(4096)
                 except OSError as exc:  # a timeout included
@@ -295,7 +295,7 @@ class PressureDriver(FaultDriver):
                 if not chunk:
                     raise FaultError(
                         f"a {record['kind']} burner in container {record['container_name']} exited before it was "
-                        f"ready: {_demux_text(received).strip()[-300:]!r}"
+                        f"ready: {demux_text(received).strip()[-300:]!r}"
                     )
                 received += chunk
             host_pid = int(api.exec_inspect(exec_id).get("Pid") or 0)

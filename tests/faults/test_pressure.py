@@ -18,6 +18,7 @@ from chaoslab.faults.base import FaultContext
 from chaoslab.faults.pressure import (
     BURNER_CODE,
     PressureDriver,
+    demux_text,
     burner_argv,
     burner_lifetime_s,
     burner_plan,
@@ -116,6 +117,12 @@ class TestPlanning:
         """The burner command line carries mode, amount, lifetime, parent and the marker, in that order."""
         argv = burner_argv("/py", "cpu", 0, 70.0, 42, "m-1")
         assert argv == ["/py", "-c", BURNER_CODE, "cpu", "0", "70", "42", "m-1"]
+
+    def test_attach_stream_frames_are_dropped(self) -> None:
+        """Docker's 8-byte stream headers are removed from an exec's output, across stdout and stderr frames."""
+        frames = b"\x01\x00\x00\x00\x00\x00\x00\x03rea" + b"\x02\x00\x00\x00\x00\x00\x00\x03dy\n"
+        assert demux_text(frames) == "ready\n"
+        assert demux_text(frames[:12]) == "rea"
 
     def test_registered_for_its_family(self) -> None:
         """The pressure family resolves to this driver."""

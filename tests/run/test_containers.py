@@ -14,7 +14,9 @@ from chaoslab.run.containers import (
     LOCAL_IMAGE,
     ContainerBackend,
     base_rootfs_tar,
+    connect,
     container_config,
+    engine_reachable,
     outermost_paths,
     parse_mount,
 )
@@ -27,6 +29,19 @@ from tests.fixtures_docker import HTTP_SERVER_CODE, wait_http
 def service(**launch: Any) -> ServiceSpec:
     """A container service with the given launch fields on top of the local image."""
     return ServiceSpec.model_validate({"launch": {"kind": "container", "image": LOCAL_IMAGE, **launch}})
+
+
+class TestReachability:
+    """Telling whether an engine is there, without leaking sockets."""
+
+    def test_missing_socket(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+        """A DOCKER_HOST socket path that does not exist is reported, and connect raises a HarnessError."""
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+        assert (
+            engine_reachable() == f"cannot connect to unix://{tmp_path}/none.sock: [Errno 2] No such file or directory"
+        )
+        with pytest.raises(HarnessError, match="no Docker engine reachable: cannot connect to"):
+            connect()
 
 
 class TestRootfs:
