@@ -18,11 +18,11 @@ from chaoslab.faults.base import FaultContext
 from chaoslab.faults.pressure import (
     BURNER_CODE,
     PressureDriver,
-    demux_text,
     burner_argv,
     burner_lifetime_s,
     burner_plan,
     check_memory_fits,
+    demux_text,
 )
 from chaoslab.spec.faults import CpuPressureFault, MemoryPressureFault
 from chaoslab.spec.topology import TopologySpec
