@@ -44,6 +44,7 @@ class _State:
         self.environment: Environment | None = None
         self.listeners: list[Any] = []
         self.cpu_mark: tuple[float, float] | None = None
+        self.stopping = False
 
 
 STATE = _State()
@@ -123,12 +124,35 @@ def _flusher() -> None:
         _flush()
 
 
+def stop_gracefully() -> None:
+    """Stop the users (each finishes its request), let the last tallies reach the harness, then quit.
+
+    The harness asks for this with SIGUSR1 (see :data:`STOP_SIGNAL`): a headless Locust that
+    follows a shape joins the shape in its main greenlet before installing its own SIGTERM
+    handler, so SIGTERM does not stop a master gracefully. On a master, ``stop()`` sends
+    ``stop`` to the workers and waits until they report no users — they flush their tallies
+    before that report — and only then quits.
+    """
+    env = STATE.environment
+    if env is None or env.runner is None or STATE.stopping:
+        return
+    STATE.stopping = True
+    runner = env.runner
+    if isinstance(runner, MasterRunner):
+        runner.stop()
+    runner.quit()
+
+
+STOP_SIGNAL = signal.SIGUSR1
+"""The signal the harness sends a master or a single local Locust process to stop it gracefully."""
+
+
 def _watch_owner(owner_pid: int) -> None:
-    """Quit (as on SIGTERM: stop the users, send the last tallies) once the harness that started us is gone."""
+    """Stop gracefully once the harness that started this process is gone (its parent changed)."""
     while True:
         gevent.sleep(0.5)
         if os.getppid() != owner_pid:
-            os.kill(os.getpid(), signal.SIGTERM)
+            stop_gracefully()
             return
 
 
@@ -155,6 +179,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         _emit({"type": "hello", "role": "master", "pid": os.getpid()})
     elif isinstance(runner, WorkerRunner):
         runner.register_message(MSG_CONFIG, _on_config)
+    if isinstance(runner, MasterRunner | LocalRunner):
+        gevent.signal_handler(STOP_SIGNAL, lambda: gevent.spawn(stop_gracefully))
     if isinstance(runner, WorkerRunner | LocalRunner):
         gevent.spawn(_flusher)
     if cfg is not None and cfg.owner_pid is not None:

@@ -63,6 +63,9 @@ MASTER_EXIT_WAIT_S = 10.0
 WORKER_EXIT_WAIT_S = 5.0
 """How long workers may take to exit after the master told them to quit."""
 
+STOP_SIGNAL = signal.SIGUSR1
+"""Asks a master (or a single local process) to stop gracefully (see ``chaoslab.locust.plugin.stop_gracefully``)."""
+
 KILL_WAIT_S = 3.0
 """How long a process may take to go after SIGTERM before it gets SIGKILL."""
 
@@ -319,21 +322,19 @@ class LocustLoadGenerator:
             for i, cmd in enumerate(worker_cmds):
                 await self._spawn(f"worker-{i + 1}", cmd, env, workdir)
             self._reader = asyncio.create_task(self._read(master), name="locust-master-stdout")
-            # The shape stops the test at end_s; then the master stops its workers, forwards their last
-            # tallies and exits. Bounded: past that, the swarm is stopped from here.
-            deadline_s = end_s + MASTER_EXIT_WAIT_S + 2 * self.max_timeout_s
-            while master.proc.returncode is None and self.clock.elapsed() < deadline_s:
+            # At end_s the harness stops the swarm gracefully (in stop()): users finish their request and the
+            # workers' last tallies come through. The shape would stop it a little later by itself.
+            while master.proc.returncode is None and self.clock.elapsed() < end_s:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(master.proc.wait(), timeout=0.5)
-            if master.proc.returncode is None:
-                log.warning("locust master did not stop at the end of the load; stopping it")
-            else:
-                await self._finish_reading()
-                if master.proc.returncode != 0 or not self.ended:
-                    raise HarnessError(
-                        f"locust master exited with code {master.proc.returncode} before the end of the load: "
-                        f"{_tail(master.log_path)}"
+                    await asyncio.wait_for(
+                        master.proc.wait(), timeout=min(0.5, max(end_s - self.clock.elapsed(), 0.01))
                     )
+            if master.proc.returncode is not None:
+                await self._finish_reading()
+                raise HarnessError(
+                    f"locust master exited with code {master.proc.returncode} before the end of the load: "
+                    f"{_tail(master.log_path)}"
+                )
         finally:
             await asyncio.shield(self.stop())
 
@@ -377,7 +378,8 @@ class LocustLoadGenerator:
         workers = [p for p in self.processes if p.role != "master"]
         for master in masters:
             if master.proc.returncode is None:
-                _signal_group(master, signal.SIGTERM)
+                # SIGUSR1: chaoslab's plugin stops the users, collects the workers' last tallies and quits
+                _signal_group(master, STOP_SIGNAL)
                 await _wait(master, MASTER_EXIT_WAIT_S)
         await self._finish_reading()
         if self._reader is not None and not self._reader.done():
