@@ -4,7 +4,7 @@ The tree::
 
     ChaoslabError                 root; exit code 3 unless a subclass says otherwise
     ├── SpecError                 bad experiment, topology or CLI input (exit 2); touches nothing
-    ├── SafetyError               a target or address the topology does not allow (exit 2)
+    │   └── SafetyError           a target or address the topology does not allow (exit 2)
     ├── FaultError                a fault could not be applied (exit 3)
     ├── AbortError                an abort condition tripped or the leader aborted (exit 3)
     ├── HarnessError              chaoslab itself failed: launch, probe set-up, I/O (exit 3)
@@ -37,7 +37,13 @@ class ChaoslabError(Exception):
 
 
 class SpecError(ChaoslabError, ValueError):
-    """Invalid experiment, topology, plan or command-line input."""
+    """Invalid experiment, topology, plan or command-line input.
+
+    Rendered as one line ``FILE:LINE: field.path: message``; each part is left out when unknown:
+
+    >>> str(SpecError("expected a rate like 200/s, got 'fast'", file="exp.yaml", line=4, field="load.rate"))
+    "exp.yaml:4: load.rate: expected a rate like 200/s, got 'fast'"
+    """
 
     exit_code = ExitCode.INVALID
 
