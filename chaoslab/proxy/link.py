@@ -64,7 +64,8 @@ Emit = Callable[[Item], Awaitable[None]]
 class Transport(Protocol):
     """The part of an asyncio transport a link uses."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes | memoryview) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
     def is_closing(self) -> bool: ...
@@ -175,6 +176,18 @@ class Link:
         if len(self._queue) >= QUEUE_MAX_CHUNKS or self._queued_bytes >= QUEUE_MAX_BYTES:
             self.set_paused("queue", True)
         self._kick()
+
+    def feed_view(self, view: memoryview) -> bool:
+        """Bytes read into a shared buffer; True when the destination still references it (do not reuse)."""
+        if self.instances or self._busy or self._queue or self._input_closed:
+            self.feed(bytes(view))
+            return False
+        self.received_bytes += len(view)
+        if self.dest.is_closing():
+            return False
+        self.sent_bytes += len(view)
+        self.dest.write(view)
+        return self.dest.get_write_buffer_size() > 0
 
     def feed_eof(self) -> None:
         """The source ended (EOF, error or closed): the end follows the data through the chain."""

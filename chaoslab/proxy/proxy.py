@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -26,6 +27,8 @@ from chaoslab.proxy.toxics import Direction, ToxicSpec, ToxicType
 log = get_logger("proxy")
 
 _CONNECTION_IDS = itertools.count(1)
+READ_BUFFER_BYTES = 256 * 1024
+"""Bytes asked for per socket read (uvloop's own read size)."""
 WRITE_BUFFER_HIGH_BYTES = 1024 * 1024
 """Bytes buffered for a destination socket before its source stops being read."""
 
@@ -37,7 +40,26 @@ class ProxyStartError(Exception):
     """A proxy could not bind its listen address; ``str()`` is Toxiproxy's (Go) message."""
 
 
-class _Side(asyncio.Protocol):
+class _ReadBuffer(threading.local):
+    """One receive buffer per thread, shared by every socket: a read is consumed before the next one starts.
+
+    Reading into it and writing straight from it saves the copy into a new ``bytes`` object per read.
+    When a destination transport keeps a reference (its write could not complete at once), a fresh
+    buffer replaces it, so bytes still queued for writing are never overwritten.
+    """
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(READ_BUFFER_BYTES))
+
+    def renew(self) -> None:
+        """Leave the current buffer to whoever still references it."""
+        self.view = memoryview(bytearray(READ_BUFFER_BYTES))
+
+
+_READ_BUFFER = _ReadBuffer()
+
+
+class _Side(asyncio.BufferedProtocol):
     """The protocol of one socket of a connection (client side or upstream side)."""
 
     def __init__(self, connection: Connection) -> None:
@@ -55,12 +77,17 @@ class _Side(asyncio.Protocol):
         # Above the 64 KiB default so that one 256 KiB read does not pause the source every time.
         self.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_BYTES)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        view = _READ_BUFFER.view[:nbytes]
         if self.reads is not None:
-            self.reads.feed(data)
+            if self.reads.feed_view(view):
+                _READ_BUFFER.renew()
             return
         # uvloop may start reading right after connection_made despite pause_reading: keep the bytes.
-        self.early.append(data)
+        self.early.append(bytes(view))
         if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
 
