@@ -466,3 +466,32 @@ class TestLiveChanges:
         await add_toxic(http, "p", {"type": "latency", "attributes": {"latency": 80}})
         assert abs(await round_trip_s(reader, writer) - 0.080) <= 0.010
         writer.close()
+
+
+class TestSeed:
+    """--seed makes toxicity draws reproducible."""
+
+    @staticmethod
+    async def affected_pattern(seed: int, echo: Peer) -> list[bool]:
+        """Which of 12 sequential connections a toxicity-0.5 timeout toxic hits, on a fresh server."""
+        pattern: list[bool] = []
+        async with ToxiproxyServer(port=0, seed=seed) as server, aiohttp.ClientSession(base_url=server.url) as http:
+            proxy = await create_proxy(http, "p", echo.address)
+            await add_toxic(http, "p", {"type": "timeout", "toxicity": 0.5, "attributes": {"timeout": 0}})
+            for _ in range(12):
+                reader, writer = await connect(proxy["listen"])
+                writer.write(b"?")
+                try:
+                    await asyncio.wait_for(reader.readexactly(1), 0.1)
+                    pattern.append(False)
+                except TimeoutError:
+                    pattern.append(True)
+                writer.close()
+        return pattern
+
+    async def test_same_seed_same_draws(self, echo: Peer) -> None:
+        """Two servers with seed 11 hit the same connections; seed 12 hits a different set."""
+        first = await self.affected_pattern(11, echo)
+        assert first == await self.affected_pattern(11, echo)
+        assert first != await self.affected_pattern(12, echo)
+        assert any(first) and not all(first)
