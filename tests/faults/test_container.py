@@ -143,7 +143,7 @@ class TestContainerKill:
         container = http_container(port)
         ctx = context(container)
         driver = ContainerDriver(docker_client)
-        fault = ContainerKillFault.model_validate({"kind": "container_kill", "target": "web", "restart_after": "300ms"})
+        fault = ContainerKillFault.model_validate({"kind": "container_kill", "target": "web", "restart_after": "1s"})
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill-ra"))
         await asyncio.to_thread(wait_down, port)
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/", 15.0)
