@@ -389,9 +389,10 @@ def _param(name: str, params: Mapping[str, Any], file: str, doc: SourceDoc, path
     if key in params:
         return params[key]
     known = ", ".join(sorted(params)) or "none"
+    close = difflib.get_close_matches(key, [*params, *RUNTIME_REFS], n=1, cutoff=0.6)
+    hint = f"; did you mean ${{{close[0]}}}?" if close else ""
     raise SpecError(
-        f"unknown parameter ${{{name}}}{did_you_mean(key, params)}; declare it under 'parameters' "
-        f"(parameters: {known})",
+        f"unknown parameter ${{{name}}}{hint} (declare it under 'parameters'; parameters: {known})",
         file=file,
         line=doc.line_of(path),
         field=dotted(path),

@@ -376,9 +376,19 @@ def _message(err: Any, where: Located, data: Any) -> tuple[str, Path_]:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix) :]
+    if kind == "value_error":
+        # a model-level check may name the field itself: "links.a->b: address ... is not on loopback"
+        named = _NAMED_FIELD.match(message)
+        if named and not path:
+            inner = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
+            return named.group(2), inner
+        return message, path  # the validator's own words already say what is wrong
     if "got" not in message:
         message = f"{message}, got {describe_value(found)}"
     return message, path
+
+
+_NAMED_FIELD = re.compile(r"^([A-Za-z_][\w\-<>:]*(?:\.[\w\-<>:]+)*): (.+)$")
 
 
 def _count(value: Any) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaoslab.spec.faults import FAULT_KINDS
-from tests.spec.conftest import TINY, CliResult
+from tests.spec.conftest import SHOP, TINY, CliResult
 
 Cli = Callable[..., CliResult]
 Write = Callable[..., Path]
@@ -355,8 +355,8 @@ class TestTopologyAndReferences:
         """``${name}`` must be a declared parameter; the close one is suggested."""
         path = write("parameters:\n  latency: 100ms\n" + edit("latency: 100ms", "latency: ${latncy}"))
         assert one_error(cli("validate", str(path))) == (
-            f"chaoslab: error: {path}:13: faults.0.latency: unknown parameter ${{latncy}}; did you mean 'latency'?; "
-            "declare it under 'parameters' (parameters: latency, mode, vectors)"
+            f"chaoslab: error: {path}:13: faults.0.latency: unknown parameter ${{latncy}}; did you mean ${{latency}}? "
+            "(declare it under 'parameters'; parameters: latency, mode, vectors)"
         )
 
     def test_unknown_service_reference(self, cli: Cli, write: Write) -> None:
@@ -504,4 +504,61 @@ class TestThroughSubprocess:
         assert (proc.returncode, proc.stderr) == (
             2,
             "chaoslab: error: plan: missing argument 'EXPERIMENT' (see 'chaoslab plan --help')\n",
+        )
+
+
+class TestTopologyFileErrors:
+    """Errors in the topology an experiment names point into the topology file."""
+
+    @staticmethod
+    def with_topology(write: Write, topology: str) -> tuple[Path, Path]:
+        """Write the experiment, then replace its topology with ``topology``."""
+        exp = write(TINY)
+        topo = exp.parent / "shop.yaml"
+        topo.write_text(topology, encoding="utf-8")
+        return exp, topo
+
+    def test_unknown_key(self, cli: Cli, write: Write) -> None:
+        """A typo in a service."""
+        exp, topo = self.with_topology(write, SHOP.replace("  api:\n", "  api:\n    ulr: x\n"))
+        assert one_error(cli("validate", str(exp))) == (
+            f"chaoslab: error: {topo}:7: services.api.ulr: unknown key 'ulr'; did you mean 'url'?"
+        )
+
+    def test_non_loopback_link(self, cli: Cli, write: Write) -> None:
+        """A link leaving the machine is refused at the link's line."""
+        exp, topo = self.with_topology(write, SHOP.replace('upstream: "127.0.0.1:18081"', 'upstream: "10.0.0.1:18081"'))
+        assert one_error(cli("validate", str(exp))) == (
+            f"chaoslab: error: {topo}:14: links.api->vector: address '10.0.0.1:18081' is not on loopback; "
+            "set allow_non_loopback: true in the topology to allow it"
+        )
+
+    def test_bad_link_address(self, cli: Cli, write: Write) -> None:
+        """A listen address without a host."""
+        exp, topo = self.with_topology(write, SHOP.replace('listen: "127.0.0.1:18181"', 'listen: "18181"'))
+        assert one_error(cli("validate", str(exp))) == (
+            f"chaoslab: error: {topo}:14: links.api->vector.listen: expected host:port, got '18181'"
+        )
+
+    def test_unknown_runtime_reference(self, cli: Cli, write: Write) -> None:
+        """A misspelt ``${python}`` is suggested as a reference."""
+        exp, topo = self.with_topology(write, SHOP.replace('"${python}"', '"${pyhton}"'))
+        assert one_error(cli("validate", str(exp))) == (
+            f"chaoslab: error: {topo}:8: services.api.launch.command.0: unknown parameter ${{pyhton}}; "
+            "did you mean ${python}? (declare it under 'parameters'; parameters: mode, vectors)"
+        )
+
+    def test_unknown_link_reference(self, cli: Cli, write: Write) -> None:
+        """``${link:NAME}`` must name a link."""
+        exp, topo = self.with_topology(write, SHOP.replace('"${python}"', '"${link:api->vectr}"'))
+        assert one_error(cli("validate", str(exp))) == (
+            f"chaoslab: error: {topo}:8: services.api.launch.command.0: unknown reference ${{link:api->vectr}}; "
+            "did you mean ${link:api->vector}? (known: ${link:api->postgres}, ${link:api->vector})"
+        )
+
+    def test_no_services(self, cli: Cli, write: Write) -> None:
+        """A topology needs at least one service."""
+        exp, topo = self.with_topology(write, "name: shop\nservices: {}\n")
+        assert one_error(cli("validate", str(exp))) == (
+            f"chaoslab: error: {topo}:2: services: expected at least one service, got none"
         )
