@@ -158,6 +158,31 @@ class TestCombinedReport:
         assert "<script" not in html
 
 
+class TestReportCommandOnASession:
+    def test_renders_the_combined_report_again(self, tmp_path: Path) -> None:
+        """``chaoslab report SESSION_DIR`` rebuilds gameday.html and gameday.md from session.json and the journals."""
+        (tmp_path / "01-a").mkdir()
+        (tmp_path / "01-a" / "journal.json").write_text(json.dumps(sample_journal()))
+        runs = [
+            {
+                "index": 1,
+                "experiment": "a",
+                "journal_path": "01-a/journal.json",
+                "started_wall": T0,
+                "ended_wall": T0 + 30,
+            },
+            {"index": 2, "experiment": "b", "status": "skipped"},
+        ]
+        (tmp_path / "session.json").write_text(json.dumps({**_session(runs), "exit_code": 1}))
+        assert _cli(["report", str(tmp_path)]) == 0
+        assert "| 2 | b | skipped | — | — | — |" in (tmp_path / "gameday.md").read_text()
+        assert (tmp_path / "gameday.html").read_text().count("<section id='run-") == 1
+
+    def test_a_directory_without_a_session_is_exit_2(self, tmp_path: Path) -> None:
+        """A directory that is not a session is invalid input."""
+        assert _cli(["report", str(tmp_path)]) == 2
+
+
 class TestNoteCommand:
     def test_without_an_active_run_exits_2_with_one_line(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

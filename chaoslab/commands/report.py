@@ -35,7 +35,7 @@ def read_journal(path: Path) -> dict[str, Any]:
 
 
 @click.command("report")
-@click.argument("journal", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("journal", type=click.Path(path_type=Path))
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the HTML report.")
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML.")
 @click.option(
@@ -59,9 +59,15 @@ def report_command(
     as_json: bool,
     exit_code: bool,
 ) -> None:
-    """Render reports from a saved JOURNAL (no run, no network); without options, print the summary."""
+    """Render reports from a saved JOURNAL (no run, no network); without options, print the summary.
+
+    JOURNAL may also be a game-day session directory: its combined report is rendered again.
+    """
     from chaoslab.report import print_summary, summary_json, write_reports
 
+    if journal.is_dir():
+        _session_reports(journal, html_path, md_path)
+        return
     data = read_journal(journal)
     written = write_reports(data, html=html_path, junit=junit_path, markdown=md_path)
     if as_json:
@@ -73,3 +79,22 @@ def report_command(
     if exit_code:
         code = summary_json(data)["exit_code"]
         sys.exit(int(code))
+
+
+def _session_reports(session_dir: Path, html_path: Path | None, md_path: Path | None) -> None:
+    """Re-render a game day's combined report from its session directory."""
+    from chaoslab.gameday.report import load_session, render_gameday_html, render_gameday_markdown
+
+    if not (session_dir / "session.json").is_file():
+        raise SpecError(
+            "expected a journal file or a game-day session directory (no session.json)", file=str(session_dir)
+        )
+    try:
+        session, journals = load_session(session_dir)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read the session: {exc}", file=str(session_dir)) from None
+    html_path = html_path or session_dir / "gameday.html"
+    md_path = md_path or session_dir / "gameday.md"
+    html_path.write_text(render_gameday_html(session, journals), encoding="utf-8")
+    md_path.write_text(render_gameday_markdown(session, journals), encoding="utf-8")
+    click.echo(f"wrote {html_path}\nwrote {md_path}", err=True)

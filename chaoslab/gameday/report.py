@@ -6,10 +6,12 @@ and the runs' journals, returns HTML or Markdown.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from chaoslab.report.html import page, run_sections
@@ -394,3 +396,16 @@ def render_gameday_html(session: Mapping[str, Any], journals: Sequence[Mapping[s
         body.append(run_sections(JournalView(journal), heading_level=2))
         body.append("</section>")
     return page(f"chaoslab game day · {title}", "".join(body))
+
+
+def load_session(session_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
+    """Read a game day's ``session.json`` and its runs' journals (None for runs that did not run)."""
+    session = json.loads((session_dir / "session.json").read_text(encoding="utf-8"))
+    journals: list[dict[str, Any] | None] = []
+    for run in session.get("runs") or []:
+        path = run.get("journal_path")
+        journal = None
+        if path and (session_dir / path).is_file():
+            journal = json.loads((session_dir / path).read_text(encoding="utf-8"))
+        journals.append(journal)
+    return session, journals
