@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     held = 100 if args.quick else 1000
     _raise_nofile()
     rows: list[Row] = []
-    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} seconds={seconds} exchanges={exchanges}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"cpus={os.cpu_count()} load={load} python={sys.version.split()[0]} seconds={seconds} exchanges={exchanges}")
     with upstream_server() as up:
         rows.append(measure("direct loopback", up.discard_port, up.echo_port, up, seconds, exchanges))
         if shutil.which("socat"):
