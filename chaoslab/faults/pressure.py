@@ -241,7 +241,8 @@ class PressureDriver(FaultDriver):
     async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
         """Start the burners and wait until each one is burning (memory touched); record them."""
         plan = burner_plan(fault)
-        if isinstance(fault, MemoryPressureFault) and record["where"] == Where.HOST:
+        if isinstance(fault, MemoryPressureFault) and (record["where"] == Where.HOST or _engine_is_local()):
+            # A container without a memory limit takes from this host's memory just the same.
             check_memory_fits(int(fault.size), psutil.virtual_memory().available)
         live = _LIVE.setdefault(record["marker"], _Live())
         try:
@@ -404,6 +405,11 @@ def _same_process(pid: int, create_time: float) -> psutil.Process | None:
         return proc
     except psutil.NoSuchProcess:
         return None
+
+
+def _engine_is_local() -> bool:
+    """Whether the Docker engine runs on this host (a unix socket), so its containers share our memory."""
+    return (os.environ.get("DOCKER_HOST") or "unix://").startswith("unix://")
 
 
 def _marked_processes(marker: str, exclude: set[int]) -> list[psutil.Process]:

@@ -288,6 +288,17 @@ class TestHostPressure:
                 stray.kill()
                 stray.wait()
 
+    async def test_memory_beyond_the_host_is_refused(self) -> None:
+        """64 GiB on a machine with less available is refused before any burner starts."""
+        driver, ctx = PressureDriver(), host_ctx()
+        fault = MemoryPressureFault.model_validate(
+            {"kind": "memory_pressure", "target": "host", "size": "64GiB", "cap": "64GiB"}
+        )
+        record = driver.prepare(fault, ctx, "huge")
+        with pytest.raises(FaultError, match="memory_pressure size 68719476736 bytes is more than 90% of the"):
+            await driver.apply(fault, ctx, record)
+        assert await driver.check_reverted(record, ctx) is None
+
     def test_burner_dies_with_a_killed_chaoslab(self) -> None:
         """When the chaoslab process that started a burner is SIGKILLed, the burner exits by itself."""
         record = run_child_and_kill("host", "")
@@ -349,6 +360,20 @@ class TestContainerPressure:
             assert await driver.check_reverted(child.record, ctx) is None
         finally:
             child.kill()
+
+    async def test_memory_beyond_the_host_is_refused_in_a_container(
+        self, http_container: Any, docker_client: Any
+    ) -> None:
+        """A container on this host shares its memory: 64 GiB is refused before any burner starts."""
+        container = http_container(free_port())
+        driver, ctx = PressureDriver(docker_client), container_ctx(container)
+        fault = MemoryPressureFault.model_validate(
+            {"kind": "memory_pressure", "target": "web", "size": "64GiB", "cap": "64GiB"}
+        )
+        record = driver.prepare(fault, ctx, "huge")
+        with pytest.raises(FaultError, match="memory_pressure size 68719476736 bytes is more than 90% of the"):
+            await driver.apply(fault, ctx, record)
+        assert await driver.check_reverted(record, ctx) is None
 
     def test_container_burner_dies_with_a_killed_chaoslab(self, http_container: Any) -> None:
         """When chaoslab is SIGKILLed, the exec'd burner sees its attach stream close and exits."""
