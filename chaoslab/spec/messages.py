@@ -173,6 +173,9 @@ def locate(model: type[BaseModel], loc: tuple[int | str, ...], data: Any) -> Loc
     declared: Any = model
     key_error = False
     for part in loc:
+        if part == "[key]":
+            key_error = True
+            continue
         core, inner_disc = _strip(tp)
         disc = disc or inner_disc
         members = _union_members(core)
@@ -187,9 +190,6 @@ def locate(model: type[BaseModel], loc: tuple[int | str, ...], data: Any) -> Loc
                 named = next((m for m in members if getattr(m, "__name__", None) == part), None)
                 tp, disc = (named, None) if named is not None else (core, None)
                 continue
-        if part == "[key]":
-            key_error = True
-            continue
         parent = core
         tp, disc = _child(core, part)
         declared = tp
