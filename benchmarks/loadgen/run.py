@@ -154,12 +154,20 @@ def locust(url: str, duration: float, per_user_rate: float | None = None) -> dic
     return {
         "achieved_per_s": count / duration,
         "ok": count - int(row["Failure Count"]),
-        "p50_ms": float(row["50%"]),
-        "p99_ms": float(row["99%"]),
+        "p50_ms": _number(row["50%"]),
+        "p99_ms": _number(row["99%"]),
         "process_cpu_us_per_request": 1e6 * cpu / max(count, 1),
         "process_cpu_s": cpu,
         "requests": count,
     }
+
+
+def _number(text: str) -> float | None:
+    """A CSV figure, or None for Locust's ``N/A`` (no requests)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def freeze_later(pid: int, at_s: float, for_s: float) -> threading.Thread:
@@ -197,7 +205,7 @@ def main() -> None:
         results["calibration_per_s"] = calibration
         # Short runs give each tool's start-up cost, so that CPU per request can be marginal:
         # (CPU of a long run − CPU of a short run) / (requests of the long − of the short).
-        short_s = 2.0
+        short_s = 3.0
         results["short"] = {"chaoslab": chaoslab(url, round(calibration * 1.15), short_s), "wrk": wrk(url, short_s)}
         if not args.skip_locust:
             results["short"]["locust"] = locust(url, short_s)
@@ -294,7 +302,7 @@ def summary(results: dict[str, Any]) -> str:
     if "stall_locust" in results:
         loc = results["stall_locust"]
         lines.append(
-            f"Locust constant_throughput at 2,000 req/s: p99 {loc['p99_ms']:.0f} ms, "
+            f"Locust constant_throughput at 2,000 req/s: p99 {loc['p99_ms'] or 0:.0f} ms, "
             f"achieved {loc['achieved_per_s']:,.0f} req/s"
         )
     lines.append(f"load average before/after: {results['load_before'][0]:.2f} / {results['load_after'][0]:.2f}")
