@@ -1,0 +1,87 @@
+"""`chaoslab run` end to end with ``load.engine: locust`` against the ground-truth target."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chaoslab.journal import timeline_of
+from tests.engine.harness import groundtruth, write_experiment, write_topology
+
+pytestmark = pytest.mark.integration
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs of live processes whose command line mentions ``text``."""
+    out = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and text in " ".join(proc.info["cmdline"] or ()):
+                out.append(int(proc.info["pid"]))
+        except psutil.Error:
+            pass
+    return out
+
+
+class TestRunWithLocust:
+    """The whole pipeline with a Locust swarm as the load."""
+
+    def test_latency_fault_is_measured_and_recovered_with_two_workers(self, tmp_path: Path) -> None:
+        """A 400 ms toxic on the link: exit 0 (pass), fault windows slow, baseline fast, no Locust process left."""
+        gt = groundtruth(tmp_path)
+        write_topology(gt)
+        path = write_experiment(
+            gt,
+            load={
+                "engine": "locust",
+                "rate": "60/s",
+                "mix": [
+                    {"name": "a", "signal": "target:a", "url": f"http://127.0.0.1:{gt.link_port}/a", "timeout": "2s"},
+                    {"name": "b", "signal": "target:b", "url": f"http://127.0.0.1:{gt.link_port}/b", "timeout": "2s"},
+                ],
+                "locust": {"workers": 2, "users": 12, "spawn_rate": 100},
+            },
+            # Locust's processes take ~5 s to start on a loaded 2-core machine: the warm-up covers it
+            phases={"warmup": "7s", "baseline": "4s", "fault": "3s"},
+            faults=[{"kind": "latency", "target": "client->target", "latency": "400ms"}],
+            expected_impact=["target:*"],
+        )
+        tmp = tmp_path / "tmp"
+        tmp.mkdir()
+        env = {**os.environ, "CHAOSLAB_STATE_DIR": str(tmp_path / "state"), "TMPDIR": str(tmp)}
+        result = subprocess.run(
+            [sys.executable, "-m", "chaoslab", "run", str(path), "--json", "--report-dir", str(tmp_path / "out")],
+            capture_output=True,
+            text=True,
+            timeout=110,
+            env=env,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert json.loads(result.stdout)["verdict"] == "pass"
+        journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+        assert journal["analysis"]["recovered"] is True
+        timeline = timeline_of(journal)
+        fault = timeline.faults[0]
+        assert fault.injected_at_s is not None and fault.reverted_at_s is not None
+        windows = timeline.signals["target:a"].windows
+        baseline_phase = next(p for p in timeline.phases if p.name == "baseline")
+        baseline = [w for w in windows if baseline_phase.start_s <= w.start_s < baseline_phase.end_s and w.count]
+        # windows wholly under the toxic, with room for the answers of their last requests (400 ms) before the revert
+        window_s = timeline.window_s
+        injected, reverted = fault.injected_at_s, fault.reverted_at_s
+        under = [w for w in windows if injected + 0.5 <= w.start_s <= reverted - 0.5 - window_s and w.count]
+        assert baseline and under
+        assert sum(w.count for w in baseline) > 20
+        assert all((w.p50_ms or 0.0) >= 400.0 for w in under), [(w.start_s, w.count, w.p50_ms) for w in under]
+        # the toxic sets a floor; a loaded 2-core machine can slow a baseline window, so its median is judged
+        baseline_p50 = sorted(w.p50_ms or 0.0 for w in baseline)[len(baseline) // 2]
+        assert baseline_p50 < 100.0, [(w.start_s, w.count, w.p50_ms) for w in baseline]
+        assert any(g.cpu_percent is not None for g in timeline.generator)
+        assert processes_mentioning(str(tmp)) == []
+        assert list((tmp_path / "state" / "runs").glob("*")) == []
