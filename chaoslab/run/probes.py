@@ -248,7 +248,9 @@ class ProbeRunner:
         try:
             value = await conn.fetchval("SELECT 1")
         finally:
-            await conn.close(timeout=float(probe.timeout))
+            # No goodbye round trip: a frozen server must not hold the probe (or leak the connection
+            # when the probe's timeout cancels the query).
+            conn.terminate()
         return None if value == 1 else ErrorClass.CHECK
 
     def _process(self, service: str) -> ErrorClass | None:

@@ -214,6 +214,29 @@ class TestPostgresProbe:
         assert await probes.check_once("gone") is False
         assert errors_of(recorder, "gone") == {"refused": 1}
 
+    async def test_silent_server_times_out(self) -> None:
+        """A server that accepts but never answers the startup message fails the probe as a timeout."""
+        port = free_port()
+        held: list[asyncio.StreamWriter] = []
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)  # keep the connection open, say nothing
+
+        server = await asyncio.start_server(accept, "127.0.0.1", port)
+        try:
+            probes, recorder = runner(
+                topology(pg={"type": "postgres", "dsn": f"postgresql://u@127.0.0.1:{port}/db", "timeout": "200ms"})
+            )
+            assert await probes.check_once("pg") is False
+        finally:
+            for writer in held:
+                writer.close()
+            server.close()
+            await server.wait_closed()
+        assert errors_of(recorder, "pg") == {"timeout": 1}
+        window = recorder.signals()["probe:pg"].windows[0]
+        assert window.max_ms is not None and 195 <= window.max_ms <= 700
+
     async def test_unknown_database_is_a_check_failure(self, postgres_server: PostgresServer) -> None:
         """PostgreSQL answering with an error (no such database) is a failed check."""
         probes, recorder = runner(topology(pg={"type": "postgres", "dsn": postgres_server.dsn("no_such_db")}))
