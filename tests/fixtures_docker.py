@@ -81,15 +81,15 @@ def http_container(docker_client: Any, local_image: str) -> Iterator[StartContai
     """A factory: ``start(port, restart="no", name=None, compose_project=None, compose_service=None)``.
 
     Starts a container of the local image running :data:`HTTP_SERVER_CODE` on 127.0.0.1:port
-    through :class:`ContainerBackend`, waits until it answers, and returns its docker
-    ``Container``; every container is removed at teardown.
+    through :class:`ContainerBackend` (each with its own run id, in its ``chaoslab.run_id`` label),
+    waits until it answers, and returns its docker ``Container``; every container is removed at
+    teardown.
     """
     from chaoslab.run.containers import ContainerBackend
     from chaoslab.spec.topology import ServiceSpec
 
     backend = ContainerBackend(docker_client)
     started: list[str] = []
-    run_id = f"t{os.getpid()}"
 
     def start(
         port: int,
@@ -119,6 +119,8 @@ def http_container(docker_client: Any, local_image: str) -> Iterator[StartContai
                 "container": container or None,
             }
         )
+        # A run id per container: two containers of one service in a test never share a name.
+        run_id = f"t{os.getpid()}-{len(started)}"
         cid = backend.start(service, spec, run_id=run_id, refs={"python": sys.executable})
         started.append(cid)
         wait_http(f"http://127.0.0.1:{port}/")
