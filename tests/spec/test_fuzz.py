@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from chaoslab.errors import SpecError
-from chaoslab.spec.loading import load_experiment
+from chaoslab.spec.loading import load_experiment, parse_overrides
 from tests.spec.conftest import SHOP
 
 RICH = """\
@@ -136,7 +136,7 @@ def mutated_documents(draw: st.DrawFn) -> str:
 
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("CHAOSLAB_FUZZ_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("CHAOSLAB_FUZZ_EXAMPLES", "100")),
     deadline=None,
     derandomize=True,
     database=None,
@@ -188,3 +188,25 @@ class TestLoaderNeverCrashes:
         path = workdir / "garbage.yaml"
         path.write_bytes(junk)
         check_loads_or_rejects_cleanly(path, quick=False)
+
+
+SET_KEYS = [".".join(map(str, path)) for path in paths_of(BASE)] + ["latency", "mode", "nope", "a..b", "faults.9"]
+
+
+class TestSetNeverCrashes:
+    """Random ``--set`` options on a valid experiment are applied or rejected with a clean SpecError."""
+
+    @settings(FUZZ, max_examples=max(1, FUZZ.max_examples // 2))
+    @given(
+        keys=st.lists(st.sampled_from(SET_KEYS), min_size=1, max_size=3),
+        values=st.lists(st.one_of(JUNK_SCALARS, st.text(max_size=8)), min_size=3, max_size=3),
+    )
+    def test_random_overrides(self, workdir: Path, keys: list[str], values: list[str]) -> None:
+        """Any dotted path or parameter, any scalar text."""
+        path = workdir / "base.yaml"
+        path.write_text(RICH, encoding="utf-8")
+        pairs = [f"{key}={value}" for key, value in zip(keys, values, strict=False)]
+        try:
+            load_experiment(path, overrides=parse_overrides(pairs))
+        except SpecError as exc:
+            assert "\n" not in str(exc) and exc.exit_code == 2, str(exc)
