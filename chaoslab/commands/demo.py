@@ -263,8 +263,9 @@ def _print_state(state: DemoState, *, check_health: bool) -> None:
         where = service.get("url") or service.get("address") or ""
         pids = ",".join(str(pid) for pid, _ in service.get("processes", [])) or "-"
         health = ""
-        if check_health and service.get("health"):
-            health = "  healthy" if _healthy(str(service["health"])) else "  NOT HEALTHY"
+        if check_health and (service.get("health") or service.get("address")):
+            ok = _healthy(str(service["health"])) if service.get("health") else _accepts(str(service["address"]))
+            health = "  healthy" if ok else "  NOT HEALTHY"
         click.echo(f"  {name:<10} pid {pids:<8} {where}{health}")
 
 
@@ -275,4 +276,15 @@ def _healthy(url: str) -> bool:
         with urllib.request.urlopen(url, timeout=1.0) as response:
             return bool(response.status == 200)
     except OSError:
+        return False
+
+
+def _accepts(address: str) -> bool:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
         return False
