@@ -165,6 +165,34 @@ class TestLoadGeneratorRuns:
         assert {p for p in target.paths if p.startswith("/item/")} == {f"/item/{i}" for i in range(1, 6)}
         assert {b["c"] for b in target.bodies} == {"r", "g"}
 
+    async def test_step_profile_and_tenth_of_a_second_windows(self, target: Target) -> None:
+        """A step from 100 to 300 req/s at 0.5 s fills 0.1 s windows with 10, then 30 requests."""
+        clock = RunClock()
+        recorder = Recorder(0.1, clock)
+        spec = load_spec(
+            "100/s",
+            {"name": "ok", "url": "${service:t}/ok"},
+            profile={"kind": "step", "steps": [{"at": "500ms", "multiplier": 3}]},
+        )
+        await LoadGenerator(spec, {"service:t": target.url}, recorder, clock).run(0.0, 1.0)
+        windows = recorder.signals()["ok"].windows
+        assert [w.index for w in windows] == list(range(10))
+        assert [w.offered for w in windows] == [10] * 5 + [30] * 5
+        assert [w.ok for w in windows] == [10] * 5 + [30] * 5
+
+    async def test_same_seed_same_requests(self, target: Target) -> None:
+        """Two runs with seed 5 send the same multiset of templated paths; another seed does not."""
+        spec = load_spec("200/s", {"name": "i", "url": "${service:t}/item/{randint:1:1000000}"})
+        runs = []
+        for seed in (5, 5, 6):
+            target.paths.clear()
+            clock = RunClock()
+            await LoadGenerator(spec, {"service:t": target.url}, Recorder(1.0, clock), clock, seed=seed).run(0.0, 0.2)
+            runs.append(sorted(target.paths))
+        assert len(runs[0]) == 40
+        assert runs[0] == runs[1]
+        assert runs[0] != runs[2]
+
     async def test_login_token_is_sent_on_every_request(self, target: Target) -> None:
         """After logging in, all 50 requests carry ``Bearer t0k`` from the login answer."""
         clock = RunClock()

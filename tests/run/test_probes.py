@@ -281,6 +281,31 @@ class TestProcessProbe:
 
 
 @pytest.mark.integration
+class TestProcessProbeWithoutLauncher:
+    async def test_pidfile_and_cmdline_matches(self, sleeper: subprocess.Popen[bytes], tmp_path: Any) -> None:
+        """Without a launcher, a pidfile or the exact command line finds the process; a stale pidfile does not."""
+        pidfile = tmp_path / "worker.pid"
+        pidfile.write_text(f"{sleeper.pid}\n")
+        topo = TopologySpec.model_validate(
+            {
+                "name": "t",
+                "services": {
+                    "by_pidfile": {"process": {"pidfile": str(pidfile)}, "probe": {"type": "process"}},
+                    "by_cmdline": {
+                        "process": {"cmdline": [sys.executable, "-c", "import time; time.sleep(60)"]},
+                        "probe": {"type": "process"},
+                    },
+                    "stale": {"process": {"pidfile": str(tmp_path / "missing.pid")}, "probe": {"type": "process"}},
+                },
+            }
+        )
+        probes, _ = runner(topo)
+        assert await probes.check_once("by_pidfile") is True
+        assert await probes.check_once("by_cmdline") is True
+        assert await probes.check_once("stale") is False
+
+
+@pytest.mark.integration
 @pytest.mark.docker
 class TestContainerProbe:
     async def test_running_then_stopped(self, docker_client: Any, http_container: Any) -> None:
