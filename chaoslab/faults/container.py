@@ -138,7 +138,7 @@ def _wait_main_process_gone(container: Container, timeout_s: float) -> None:
         time.sleep(_POLL_S / 5)
 
 
-# Restart-after tasks of this process, by fault label: cancelled by revert.
+# Restart-after tasks of this process, by run id and fault label: cancelled by revert.
 _RESTART_TASKS: dict[str, asyncio.Task[None]] = {}
 
 
@@ -241,7 +241,9 @@ class ContainerDriver(FaultDriver):
             done.append(updated)
         record = {**record, "containers": done}
         if isinstance(fault, ContainerKillFault) and fault.restart_after is not None:
-            _RESTART_TASKS[record["label"]] = asyncio.create_task(self._restart_later(record, fault.restart_after))
+            _RESTART_TASKS[f"{ctx.run_id}/{record['label']}"] = asyncio.create_task(
+                self._restart_later(record, fault.restart_after)
+            )
         return record
 
     def _get(self, container_id: str) -> Container | None:
@@ -269,7 +271,7 @@ class ContainerDriver(FaultDriver):
 
     async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
         """Unpause or start each container that is not running (after giving its restart policy time)."""
-        task = _RESTART_TASKS.pop(str(record.get("label")), None)
+        task = _RESTART_TASKS.pop(f"{ctx.run_id}/{record.get('label')}", None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
