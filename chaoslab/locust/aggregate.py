@@ -83,6 +83,8 @@ def classify_outcome(
     status (Locust reports 0 for transport failures) the exception decides.
     """
     if status:
+        if exception is None and not expect and status < 400:
+            return None  # the common case, first: this runs once per request on the workers
         error = classify_status(status, expect)
         if error is None and exception is not None:
             return ErrorClass.CHECK
@@ -171,6 +173,8 @@ class SwarmCollector:
         self.recorder = recorder
         self.window_s = window_s
         self.requests = 0
+        self.cpu_s = 0.0
+        """CPU seconds the workers reported, all together."""
         self.workers: set[str] = set()
         self._gen: dict[int, _GenTally] = {}
 
@@ -217,6 +221,7 @@ class SwarmCollector:
         """Note a worker's CPU; the window holding the span's middle keeps the busiest worker's figure."""
         if sample.to_s <= sample.from_s:
             return
+        self.cpu_s += sample.cpu_s
         index = math.floor((sample.from_s + sample.to_s) / 2 / self.window_s)
         tally = self._tally(index)
         percent = round(sample.percent, 1)

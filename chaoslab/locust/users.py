@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -34,6 +33,46 @@ class _Compiled:
     headers: dict[str, Template]
     json_body: JsonTemplate | None
     text_body: Template | None
+    static: tuple[str, dict[str, str], bytes | None] | None = None
+    """URL, headers and body when nothing varies per request: built once, not per request."""
+
+    def render(self, rng: random.Random, extra: dict[str, str]) -> tuple[str, dict[str, str], bytes | None]:
+        """URL, headers and body of one request."""
+        if self.static is not None:
+            static_url, static_headers, static_data = self.static
+            return static_url, dict(static_headers), static_data  # a copy: the client may add to it
+        headers = {k: t.render(rng) for k, t in self.headers.items()}
+        data: bytes | None = None
+        if self.json_body is not None:
+            data = self.json_body.render_bytes(rng)
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json"
+        elif self.text_body is not None:
+            data = self.text_body.render(rng).encode()
+        headers.update(extra)
+        return self.url.render(rng), headers, data
+
+
+def _compile(entry: MixEntry, extra: dict[str, str]) -> _Compiled:
+    compiled = _Compiled(
+        entry=entry,
+        url=compile_template(entry.url),
+        headers={k: compile_template(v) for k, v in entry.headers.items()},
+        json_body=compile_json(entry.json_body) if entry.json_body is not None else None,
+        text_body=compile_template(entry.body) if entry.body is not None else None,
+    )
+    is_static = (
+        compiled.url.is_static
+        and all(t.is_static for t in compiled.headers.values())
+        and (compiled.json_body is None or compiled.json_body.is_static)
+        and (compiled.text_body is None or compiled.text_body.is_static)
+    )
+    if not is_static:
+        return compiled
+    return _Compiled(
+        entry, compiled.url, compiled.headers, compiled.json_body, compiled.text_body,
+        compiled.render(random.Random(0), extra),
+    )  # fmt: skip
 
 
 class _MixState:
@@ -52,16 +91,7 @@ _Mix = _MixState()
 
 def _configure(cfg: SwarmConfig) -> None:
     """Compile the mix and set the user class's host and timeouts."""
-    _Mix.classes = [
-        _Compiled(
-            entry=e,
-            url=compile_template(e.url),
-            headers={k: compile_template(v) for k, v in e.headers.items()},
-            json_body=compile_json(e.json_body) if e.json_body is not None else None,
-            text_body=compile_template(e.body) if e.body is not None else None,
-        )
-        for e in cfg.mix
-    ]
+    _Mix.classes = [_compile(e, dict(cfg.extra_headers)) for e in cfg.mix]
     _Mix.cum_weights = list(itertools.accumulate(e.weight for e in cfg.mix))
     _Mix.extra_headers = dict(cfg.extra_headers)
     _Mix.seed = cfg.seed
@@ -111,19 +141,10 @@ class MixUser(FastHttpUser):
             index = min(bisect.bisect_right(_Mix.cum_weights, x), len(classes) - 1)
         compiled = classes[index]
         entry = compiled.entry
-        rng = self.rng
-        headers = {k: t.render(rng) for k, t in compiled.headers.items()}
-        data: bytes | None = None
-        if compiled.json_body is not None:
-            data = json.dumps(compiled.json_body.render(rng)).encode()
-            if not any(k.lower() == "content-type" for k in headers):
-                headers["Content-Type"] = "application/json"
-        elif compiled.text_body is not None:
-            data = compiled.text_body.render(rng).encode()
-        headers.update(_Mix.extra_headers)
+        url, headers, data = compiled.render(self.rng, _Mix.extra_headers)
         with self.client.request(
             entry.method,
-            compiled.url.render(rng),
+            url,
             name=entry.name,
             headers=headers,
             data=cast(Any, data),  # geventhttpclient sends bytes as they are

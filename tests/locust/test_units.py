@@ -156,6 +156,7 @@ class TestSwarmCollector:
         collector.add_cpu(CpuSample("w2", 0.25, 0.75, 0.3))
         collector.add_cpu(CpuSample("w1", 1.0, 1.5, 0.475))
         windows = collector.generator_windows()
+        assert round(collector.cpu_s, 6) == 0.875
         assert [(g.index, g.offered, g.sent, g.cpu_percent, g.saturated) for g in windows] == [
             (0, 5, 5, 60.0, False),
             (1, 0, 0, 95.0, True),
