@@ -103,11 +103,11 @@ class TestStability:
         base = analyse(timeline_with("api:search", [10.0] * 9 + [40.0]), experiment_spec()).baseline["api:search"]
         assert (base.stable, base.warning) == (True, None)
 
-    def test_moderate_spread_is_unstable(self) -> None:
-        """p95s of 10, 20, 30 and 40 ms spread 88% (IQR 17.5 / median 20)."""
+    def test_moderate_spread_is_tolerated(self) -> None:
+        """p95s of 10, 20, 30 and 40 ms spread 88% (IQR 17.5 / median 20): normal noise, no warning."""
         p95s: list[float | None] = [10.0, 20.0, 30.0, 40.0, 10.0, 20.0, 30.0, 40.0, 10.0, 20.0]
         base = analyse(timeline_with("api:search", p95s), experiment_spec()).baseline["api:search"]
-        assert base.warning == "baseline of api:search is unstable: p95 varies 88% between windows"
+        assert (base.stable, base.warning) == (True, None)
 
     def test_baseline_windows_outside_their_own_band_are_unstable(self) -> None:
         """Two of ten baseline windows failing half their requests lie outside the derived band."""
