@@ -46,6 +46,8 @@ class Target:
     paths: list[str] = field(default_factory=list)
     auth: list[str | None] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
+    active: int = 0
+    max_active: int = 0
 
 
 @pytest.fixture
@@ -65,7 +67,12 @@ async def target() -> AsyncIterator[Target]:
         return web.Response(status=int(request.match_info["code"]), text="x")
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(float(request.query.get("s", "2")))
+        state.active += 1
+        state.max_active = max(state.max_active, state.active)
+        try:
+            await asyncio.sleep(float(request.query.get("s", "2")))
+        finally:
+            state.active -= 1
         return web.Response(text="late")
 
     async def login(request: web.Request) -> web.Response:
@@ -275,15 +282,19 @@ class TestLoadGeneratorRuns:
         assert (window.count, dict(window.errors)) == (30, {"reset": 30})
 
     async def test_in_flight_cap_counts_unsent_and_flags_saturation(self, target: Target) -> None:
-        """With at most 5 requests in flight to a 1 s target, the other 45 of 50 are unsent and flagged."""
+        """With at most 5 requests in flight to a 1 s target, the rest of 50 are counted unsent and flagged."""
         clock = RunClock()
         recorder = Recorder(1.0, clock)
         spec = load_spec("100/s", {"name": "s", "url": "${service:t}/slow?s=1", "timeout": "3s"}, max_in_flight=5)
         gen = LoadGenerator(spec, {"service:t": target.url}, recorder, clock)
         await gen.run(0.0, 0.5)
         window = recorder.signals()["s"].windows[0]
-        assert (window.offered, window.unsent, window.ok) == (50, 45, 5)
-        assert [(g.offered, g.sent, g.saturated) for g in gen.generator_windows()] == [(50, 5, True)]
+        assert target.max_active == 5
+        # Normally exactly 5 sent and 45 unsent; a machine stalling this process for ~1 s lets a few more go.
+        assert (window.offered, window.ok + window.unsent, window.count) == (50, 50, window.ok)
+        assert window.unsent >= 40
+        [gw] = gen.generator_windows()
+        assert (gw.offered, gw.sent, gw.saturated) == (50, window.ok, True)
 
     async def test_stops_by_itself_and_on_cancel(self, target: Target) -> None:
         """A run ends at its end offset without being told, and a cancelled run returns at once."""
