@@ -17,7 +17,7 @@ from chaoslab.spec.loading import (
     parse_overrides,
     read_document,
 )
-from chaoslab.spec.schema import experiment_json_schema
+from chaoslab.spec.schema import experiment_json_schema, topology_json_schema
 
 set_option = click.option(
     "--set",
@@ -96,9 +96,11 @@ def plan_command(experiment: str, overrides: tuple[str, ...], quick: bool) -> No
 
 @click.command("schema")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def schema_command(output: str | None) -> None:
+@click.option("--topology", "of_topology", is_flag=True, help="The topology format instead of the experiment's.")
+def schema_command(output: str | None, of_topology: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of the experiment format, for editors."""
-    text = json.dumps(experiment_json_schema(), indent=2, sort_keys=True, ensure_ascii=False)
+    schema = topology_json_schema() if of_topology else experiment_json_schema()
+    text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False)
     if not output:
         click.echo(text)
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaoslab.spec.experiment import ExperimentSpec
+from chaoslab.spec.topology import TopologySpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 """The JSON Schema dialect the schema is written in."""
@@ -33,16 +34,30 @@ _CHILD_ONE = ("items", "additionalProperties", "not")
 
 def experiment_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of an experiment file."""
-    schema = ExperimentSpec.model_json_schema(by_alias=True, mode="validation")
-    widened: dict[str, Any] = _widen(schema)
-    schema = widened
-    schema["$defs"]["ParamRef"] = dict(_PARAM_REF)
-    schema["$schema"] = DIALECT
-    schema["title"] = "chaoslab experiment"
-    schema["description"] = (
+    return _finish(
+        ExperimentSpec.model_json_schema(by_alias=True, mode="validation"),
+        "chaoslab experiment",
         "A chaoslab experiment: steady load, a baseline, faults, and how recovery is judged. "
-        "See docs/experiment-format.md."
+        "See docs/experiment-format.md.",
     )
+
+
+def topology_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a topology file."""
+    return _finish(
+        TopologySpec.model_json_schema(by_alias=True, mode="validation"),
+        "chaoslab topology",
+        "The services of a system under test, how to launch or reach them, and the links between them. "
+        "See docs/experiment-format.md.",
+    )
+
+
+def _finish(generated: dict[str, Any], title: str, description: str) -> dict[str, Any]:
+    schema: dict[str, Any] = _widen(generated)
+    schema.setdefault("$defs", {})["ParamRef"] = dict(_PARAM_REF)
+    schema["$schema"] = DIALECT
+    schema["title"] = title
+    schema["description"] = description
     return schema
 
 

@@ -8,11 +8,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from chaoslab.spec.schema import DIALECT, experiment_json_schema
+from chaoslab.spec.schema import DIALECT, experiment_json_schema, topology_json_schema
 from chaoslab.spec.yamlsource import parse_yaml
-from tests.spec.conftest import TINY
+from tests.spec.conftest import SHOP, TINY
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+TOPOLOGIES = sorted((Path(__file__).resolve().parents[2] / "chaoslab" / "topologies").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,25 @@ class TestSchema:
     def test_rejects_bad_duration_text(self, validator: jsonschema.Draft202012Validator) -> None:
         """A duration that is not a duration."""
         assert errors_of(validator, TINY + "phases: {baseline: soon}\n") != []
+
+
+class TestTopologySchema:
+    """The topology format's schema (``chaoslab schema --topology``)."""
+
+    def test_is_valid_json_schema(self) -> None:
+        """It passes the meta-schema and requires name and services."""
+        schema = topology_json_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        assert (schema["title"], sorted(schema["required"])) == ("chaoslab topology", ["name", "services"])
+
+    @pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.stem)
+    def test_built_in_topology_validates(self, path: Path) -> None:
+        """The built-in topologies are valid, with their ${param} references."""
+        validator = jsonschema.Draft202012Validator(topology_json_schema())
+        assert errors_of(validator, path.read_text(encoding="utf-8")) == []
+
+    def test_rejects_unknown_service_key(self) -> None:
+        """A misspelt service key is flagged."""
+        validator = jsonschema.Draft202012Validator(topology_json_schema())
+        assert errors_of(validator, SHOP.replace("  api:\n", "  api:\n    ulr: x\n")) != []
+        assert errors_of(validator, SHOP) == []
