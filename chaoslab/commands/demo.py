@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -164,7 +165,7 @@ async def _supervise(topology_ref: str, values: dict[str, Any]) -> None:
     from chaoslab.run.notes import state_dir
 
     topology = load_topology(topology_ref, overrides=values)
-    run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     run_dir = Path(tempfile.mkdtemp(prefix=f"chaoslab-{run_id}-"))
     run_dir.chmod(0o711)  # PostgreSQL runs as another user and must reach its directory
     refs = runtime_refs(topology, {"run_dir": str(run_dir), "state_dir": str(state_dir())})

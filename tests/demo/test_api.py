@@ -135,6 +135,19 @@ class TestApiEndpoints:
         assert body["query"] == "red"
         assert len(body["results"]) == 4
 
+    async def test_search_fails_fast_when_vector_is_gone(self, stack: DemoStack) -> None:
+        """With the vector link closed, /search answers 502 within 100 ms; documents still work."""
+        await stack.vector_link.stop()
+        async with aiohttp.ClientSession() as session:
+            started = time.perf_counter()
+            async with session.post(f"{stack.api_url}/search", json={"query": "red"}) as resp:
+                elapsed_s = time.perf_counter() - started
+                assert resp.status == 502
+                assert "vector unreachable" in (await resp.json())["error"]
+            async with session.get(f"{stack.api_url}/documents/5") as resp:
+                assert resp.status == 200
+        assert elapsed_s < 0.1
+
     async def test_health_reports_each_dependency(self, stack: DemoStack) -> None:
         """GET /health soon says ok, names the mode and shows vector and postgres as ok."""
         body = await health_until(stack.api_url, lambda b: b["status"] == "ok")
