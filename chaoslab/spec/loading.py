@@ -218,15 +218,21 @@ def experiment_from_document(
     if topo_set:
         data["topology"] = overrides["topology"]
     topo_ref = data.get("topology", "demo")
-    if not isinstance(topo_ref, str) or not topo_ref.strip():
-        raise SpecError(
-            f"expected a topology name or path, got {describe_value(topo_ref)}",
-            file=where,
-            line=doc.line_of(("topology",)),
-            field="topology",
-        )
-    relative_to = path.parent if path is not None and not topo_set else Path.cwd()
-    topo_path = find_topology(topo_ref, relative_to=relative_to, shown=where, doc=doc)
+    try:
+        if not isinstance(topo_ref, str) or not topo_ref.strip():
+            raise SpecError(
+                f"expected a topology name or path, got {describe_value(topo_ref)}",
+                file=where,
+                line=doc.line_of(("topology",)),
+                field="topology",
+            )
+        relative_to = path.parent if path is not None and not topo_set else Path.cwd()
+        topo_path = find_topology(topo_ref, relative_to=relative_to, shown=where, doc=doc)
+    except SpecError as exc:
+        if not topo_set:
+            raise
+        # the bad value came from the command line, not from the file
+        raise SpecError(exc.message, field=f"--set topology={_scalar_text(topo_ref)}") from None
     topo_doc = read_document(topo_path)
     topo_params = _parameters_of(topo_doc.data, str(topo_path), topo_doc)
     exp_params = _parameters_of(data, where, doc)
@@ -266,7 +272,7 @@ def experiment_from_document(
     )
     spec = validate_model(ExperimentSpec, data, file=where, doc=doc, provenance=provenance)
     _cross_check(spec, topology, where, doc)
-    _check_refs(data, topology, where, doc, ("parameters",))
+    _check_refs(data, topology, where, doc, ("parameters", "description"))
     _check_refs(topo_data, topology, str(topo_path), topo_doc, ("parameters", "description"))
     return Experiment(spec=spec, topology=topology, path=path, parameters=params, quick=quick)
 

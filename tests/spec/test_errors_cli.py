@@ -416,6 +416,12 @@ class TestSetErrors:
             "chaoslab: error: --set lod.rate=5/s: unknown key 'lod'; did you mean 'load'?"
         )
 
+    def test_unknown_topology(self, cli: Cli, write: Write) -> None:
+        """``--set topology=...`` naming no topology is blamed on the option."""
+        path = write(TINY)
+        line = one_error(cli("validate", str(path), "--set", "topology=dmeo"))
+        assert line.startswith("chaoslab: error: --set topology=dmeo: unknown topology 'dmeo'; did you mean 'demo'?")
+
     def test_index_out_of_range(self, cli: Cli, write: Write) -> None:
         """A list index past the end."""
         path = write(TINY)
