@@ -12,6 +12,8 @@ from tests.report.tiny import write_tiny
 
 pytest_plugins = ["pytester"]
 
+# the inner runs need neither locust's plugin (gevent) nor hypothesis: skip their start-up cost
+LEAN = ("-p", "no:randomly", "-p", "no:locust", "-p", "no:hypothesispytest")
 INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 FAKE_ENGINE_CONFTEST = '''
@@ -76,10 +78,10 @@ class TestPluginOptions:
                 print("QUICK", chaoslab_config.quick)
             """
         )
-        result = pytester.runpytest("-s", "-p", "no:randomly")
+        result = pytester.runpytest("-s", *LEAN)
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(["*QUICK True*"])
-        result = pytester.runpytest("-s", "-p", "no:randomly", "--chaoslab-report-dir", "from-flag")
+        result = pytester.runpytest("-s", *LEAN, "--chaoslab-report-dir", "from-flag")
         result.assert_outcomes(passed=1)
 
     def test_quick_flag_and_marker_registered(self, pytester: pytest.Pytester) -> None:
@@ -94,10 +96,10 @@ class TestPluginOptions:
                 print("QUICK", chaoslab_config.quick)
             """
         )
-        result = pytester.runpytest("-s", "--strict-markers", "-p", "no:randomly")
+        result = pytester.runpytest("-s", "--strict-markers", *LEAN)
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(["*QUICK False*"])
-        result = pytester.runpytest("-s", "--strict-markers", "-p", "no:randomly", "--chaoslab-quick")
+        result = pytester.runpytest("-s", "--strict-markers", *LEAN, "--chaoslab-quick")
         result.stdout.fnmatch_lines(["*QUICK True*"])
 
 
@@ -135,7 +137,7 @@ class TestChaoslabRunFixture:
                 assert seen[-1][1] is True
             """
         )
-        result = pytester.runpytest("-p", "no:randomly", "--chaoslab-report-dir", "reports")
+        result = pytester.runpytest(*LEAN, "--chaoslab-report-dir", "reports")
         result.assert_outcomes(passed=2, failed=1)
         result.stdout.fnmatch_lines(
             [
@@ -185,7 +187,7 @@ class TestEndToEnd:
                 assert result.exit_code == 0
             """
         )
-        result = pytester.runpytest_subprocess("-p", "no:randomly", "--chaoslab-report-dir", "reports")
+        result = pytester.runpytest_subprocess(*LEAN, "--chaoslab-report-dir", "reports")
         result.assert_outcomes(passed=2)
         journals = sorted((pytester.path / "reports").rglob("journal.json"))
         assert len(journals) == 2
