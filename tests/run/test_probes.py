@@ -185,7 +185,7 @@ class TestTcpProbe:
         assert errors_of(recorder, "db") == {"refused": 1}
 
     async def test_run_probes_on_the_interval_until_the_end(self) -> None:
-        """Every 100 ms for 0.5 s is five attempts, then the runner stops by itself."""
+        """Every 100 ms for 0.5 s is at most five attempts (missed ticks are skipped), then the runner stops."""
         port = free_port()
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
         try:
@@ -195,7 +195,8 @@ class TestTcpProbe:
             server.close()
             await server.wait_closed()
         windows = recorder.signals()["probe:db"].windows
-        assert [(w.count, w.ok) for w in windows] == [(5, 5)]
+        assert len(windows) == 1 and windows[0].ok == windows[0].count
+        assert 3 <= windows[0].count <= 5  # 5 unless this process was stalled for a tick
         assert probes.healthy("db") is True
 
 

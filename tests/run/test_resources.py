@@ -74,13 +74,14 @@ class TestResourceSampler:
         assert all(s.rss_bytes is not None and s.rss_bytes >= 64 * 1024 * 1024 for s in samples["worker"])
         assert all(s.connections is not None and s.connections >= 1 for s in rest)
         assert all(s.open_fds is not None and s.open_fds >= 3 for s in rest)
-        assert all(s.cpu_percent is not None and s.cpu_percent >= 30.0 for s in rest)
+        # The parent sleeps: CPU well above zero can only come from the busy grandchild (≥ 10 % even on a busy host).
+        assert all(s.cpu_percent is not None and s.cpu_percent >= 10.0 for s in rest)
         assert [s.rss_bytes for s in samples["gone"]] == [None, None, None]
         host = samples[HOST][-1]
         assert host.cpu_percent is not None and host.rss_bytes is not None and host.rss_bytes > 0
         assert set(host.extra) == {"memory_percent", "disk_percent", "load1"}
         times = [s.t_s for s in samples["worker"]]
-        assert times == sorted(times) and times[0] < 0.1 and 0.55 < times[2] < 0.8
+        assert times == sorted(times) and times[0] < 0.2 and 0.55 < times[2] < 1.5
 
 
 @pytest.mark.integration
