@@ -154,6 +154,12 @@ class TestValidate:
         assert len(result.out.splitlines()) == len(SHIPPED)
         assert all(line.startswith("ok  ") for line in result.out.splitlines())
 
+    def test_directory(self, cli: Callable[..., Result]) -> None:
+        """A directory stands for the YAML files in it."""
+        result = cli("validate", str(REPO / "experiments"))
+        assert result.code == 0, result.err
+        assert [line.split()[1] for line in result.out.splitlines()] == [str(p) for p in SHIPPED]
+
     def test_by_name(self, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
         """A name is looked up in experiments/."""
         monkeypatch.chdir(REPO)

@@ -58,10 +58,10 @@ def list_command() -> None:
 @set_option
 @quick_option
 def validate_command(paths: tuple[str, ...], overrides: tuple[str, ...], quick: bool) -> None:
-    """Validate experiment files or names (and their topologies); every file is checked, exit 2 if any is bad."""
+    """Validate experiment files, names or directories of them (with their topologies); exit 2 if any is bad."""
     values = parse_overrides(overrides)
     failed = 0
-    for path in paths:
+    for path in _expand(paths):
         try:
             exp = _load_checked(path, values, quick)
         except SpecError as exc:
@@ -71,9 +71,23 @@ def validate_command(paths: tuple[str, ...], overrides: tuple[str, ...], quick: 
         _log.info("experiment.valid", path=path, experiment=exp.spec.name, topology=exp.topology.name)
         click.echo(f"ok  {path}  ({exp.spec.name}, topology {exp.topology.name}, {len(exp.spec.faults)} fault(s))")
     if failed:
-        if len(paths) > 1:
-            click.echo(f"chaoslab: {failed} of {len(paths)} file(s) invalid", err=True)
+        total = len(_expand(paths))
+        if total > 1:
+            click.echo(f"chaoslab: {failed} of {total} file(s) invalid", err=True)
         raise click.exceptions.Exit(int(ExitCode.INVALID))
+
+
+def _expand(paths: tuple[str, ...]) -> list[str]:
+    """Arguments as files: a directory stands for the YAML files in it (an empty one stays, to be reported)."""
+    result: list[str] = []
+    for path in paths:
+        directory = Path(path)
+        found = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
+        if found:
+            result.extend(str(p) for p in found)
+        else:
+            result.append(path)
+    return result
 
 
 def _load_checked(path: str, values: dict[str, object], quick: bool) -> Experiment:
