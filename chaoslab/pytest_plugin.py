@@ -207,7 +207,12 @@ def _engine_run(experiment: Experiment, run_dir: Path) -> ChaosResult:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        result = run_experiment_sync(experiment, options)
+        # the engine may install uvloop's policy for its run; the test session keeps its own
+        policy = asyncio.get_event_loop_policy()
+        try:
+            result = run_experiment_sync(experiment, options)
+        finally:
+            asyncio.set_event_loop_policy(policy)
     else:
         # an async test: its loop is busy awaiting us, so run in a thread with a loop of its own
         box: dict[str, Any] = {}
