@@ -192,6 +192,18 @@ class ResourceSampler:
         if pids is not None:
             extra["pids"] = float(pids)
         usage = memory.get("usage")
+        # Open files and connections are not in docker stats: read them from the container's
+        # processes, which on a local engine are host processes (State.Pid and its children).
+        fds = conns = None
+        pid = ((found[0].attrs or {}).get("State") or {}).get("Pid")
+        if pid:
+            tree = self._procs.setdefault(service, _ProcessSet()).sample(t_s, [int(pid)])
+            fds, conns = tree.open_fds, tree.connections
         return ResourceSample(
-            t_s=t_s, cpu_percent=cpu, rss_bytes=int(usage) if usage is not None else None, extra=extra
+            t_s=t_s,
+            cpu_percent=_r2(cpu),
+            rss_bytes=int(usage) if usage is not None else None,
+            open_fds=fds,
+            connections=conns,
+            extra=extra,
         )

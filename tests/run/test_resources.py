@@ -88,7 +88,7 @@ class TestResourceSampler:
 @pytest.mark.docker
 class TestContainerSampling:
     async def test_docker_stats(self, docker_client: Any, http_container: Any) -> None:
-        """A container is sampled through docker stats: memory at once, CPU from the second sample on."""
+        """A container is sampled through docker stats (memory; CPU from the second sample) and its processes."""
         port = free_port()
         http_container(port, name=f"chaoslab-res-{os.getpid()}")
         sampler = ResourceSampler(
@@ -106,3 +106,5 @@ class TestContainerSampling:
         assert web[0].cpu_percent is None
         assert web[1].cpu_percent is not None and web[1].cpu_percent >= 0.0
         assert web[1].extra["pids"] >= 1
+        assert all(s.open_fds is not None and s.open_fds >= 3 for s in web)
+        assert all(s.connections is not None and s.connections >= 1 for s in web)  # the listening socket
