@@ -16,8 +16,9 @@ from typing import Any
 CONFIG_ENV = "CHAOSLAB_LOCUST_CONFIG"
 """Environment variable naming the JSON configuration file of a local master or worker."""
 
-LINE_PREFIX = "\x1echaoslab "
-"""Prefix of the master's JSON lines on stdout (Locust prints its own stats there too)."""
+LINE_PREFIX = "@@chaoslab "
+"""Prefix of the master's JSON lines on stdout (Locust prints its own stats there too); plain ASCII, as
+control characters such as the record separator split lines in ``str.splitlines``."""
 
 MSG_CONFIG = "chaoslab_config"
 """Custom message master → workers: the configuration."""
