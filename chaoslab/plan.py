@@ -7,6 +7,7 @@ The recovery watch lasts up to ``recovery.budget + recovery.stable_for`` (recove
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 from chaoslab.spec.faults import FaultBase
@@ -106,7 +107,9 @@ def render_plan(plan: Plan) -> str:
     spec = exp.spec
     lines = [f"experiment {spec.name}" + (" (quick)" if exp.quick else "") + f"  topology {exp.topology.name}"]
     if spec.description:
-        lines.append("  " + " ".join(spec.description.split()))
+        lines.extend(
+            textwrap.wrap(" ".join(spec.description.split()), width=100, initial_indent="  ", subsequent_indent="  ")
+        )
     if exp.parameters:
         shown = ", ".join(f"{k}={_param_text(v)}" for k, v in sorted(exp.parameters.items()))
         lines.append(f"  parameters: {shown}")

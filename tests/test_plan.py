@@ -117,6 +117,18 @@ class TestRenderPlan:
         assert lines[1] == "  parameters: mode=fragile, vectors=100"
 
 
+class TestDescriptionWrapping:
+    """Long hypotheses stay readable."""
+
+    def test_wrapped_at_100_columns(self, tmp_path: Path) -> None:
+        """The description is wrapped and indented under the header."""
+        exp = load(tmp_path, "description: " + "word " * 60 + "\n" + TINY)
+        lines = render_plan(build_plan(exp)).splitlines()
+        body = [line for line in lines[1:4] if line.startswith("  word")]
+        assert len(body) == 3
+        assert all(len(line) <= 100 for line in body)
+
+
 class TestResolveKnownRefs:
     """References shown in plans."""
 
