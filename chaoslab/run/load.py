@@ -149,7 +149,8 @@ def compile_request(spec: RequestSpec, refs: Mapping[str, str], extra_headers: M
     except ValueError as exc:
         raise SpecError(f"load.mix.{spec.name}.url: {exc}") from None
     default_port = 443 if scheme == "https" else 80
-    host_header = host if port == default_port else f"{host}:{port}"
+    name = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets in Host
+    host_header = name if port == default_port else f"{name}:{port}"
     target = compile_template(target_text)
     headers = {k: compile_template(v, refs) for k, v in spec.headers.items()}
     json_body = compile_json(spec.json_body, refs) if spec.json_body is not None else None

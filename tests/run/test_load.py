@@ -129,6 +129,12 @@ class TestCompileRequest:
         with pytest.raises(SpecError, match=r"load\.mix\.db\.url: expected an absolute http"):
             compile_request(spec, {"service:db": "127.0.0.1:5432"}, {})
 
+    def test_ipv6_host_header_keeps_brackets(self) -> None:
+        """``http://[::1]:8080/x`` is sent with ``Host: [::1]:8080``."""
+        spec = RequestSpec.model_validate({"name": "v6", "url": "http://[::1]:8080/x"})
+        cls = compile_request(spec, {}, {})
+        assert (cls.host, cls.port, cls.host_header) == ("::1", 8080, "[::1]:8080")
+
     def test_templated_request_is_built_per_send(self) -> None:
         """A URL with ``{randint}`` is not prebuilt."""
         spec = RequestSpec.model_validate({"name": "d", "url": "http://127.0.0.1:1/d/{randint:1:5}"})
