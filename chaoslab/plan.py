@@ -112,7 +112,7 @@ def render_plan(plan: Plan) -> str:
         )
     if exp.parameters:
         shown = ", ".join(f"{k}={_param_text(v)}" for k, v in sorted(exp.parameters.items()))
-        lines.append(f"  parameters: {shown}")
+        lines.extend(textwrap.wrap(f"parameters: {shown}", width=100, initial_indent="  ", subsequent_indent="    "))
     lines.append("")
     lines.append("phases:")
     for phase in plan.phases:
