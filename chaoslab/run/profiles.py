@@ -141,8 +141,8 @@ def soak(rate: float) -> Profile:
 def ramp(rate: float, *, start: float, end: float, over_s: float, begin_s: float = 0.0) -> Profile:
     """From ``start`` × rate at ``begin_s`` linearly to ``end`` × rate at ``begin_s + over_s``, then level.
 
-    >>> ramp(100, start=0.1, end=1.0, over_s=10).rate_at(5.0)
-    55.0
+    >>> ramp(100, start=0.0, end=1.0, over_s=10).rate_at(5.0)
+    50.0
     """
     points = ((float(begin_s), float(start)), (float(begin_s + over_s), float(end)))
     return Profile("ramp", float(rate), points, linear=True)

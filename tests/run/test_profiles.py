@@ -139,3 +139,13 @@ class TestArrivalSchedule:
         """A schedule from run offset 7 s has no request before 7 s."""
         times = ArrivalSchedule(constant(4), 7.0, 8.0).due(10.0)
         assert times == pytest.approx([7.125, 7.375, 7.625, 7.875])
+
+
+class TestDocstringExamples:
+    def test_factory_examples_hold(self) -> None:
+        """The two-line example in each factory's docstring gives the value it shows."""
+        import doctest
+
+        import chaoslab.run.profiles as profiles
+
+        assert doctest.testmod(profiles) == doctest.TestResults(failed=0, attempted=5)
