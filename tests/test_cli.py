@@ -160,6 +160,23 @@ class TestValidate:
         assert result.code == 0, result.err
         assert [line.split()[1] for line in result.out.splitlines()] == [str(p) for p in SHIPPED]
 
+    def test_topology_file(self, cli: Callable[..., Result]) -> None:
+        """A topology file given on its own is validated as a topology."""
+        path = REPO / "chaoslab" / "topologies" / "demo.yaml"
+        result = cli("validate", str(path))
+        assert result.code == 0, result.err
+        assert result.out.startswith(f"ok  {path}  (topology demo, 3 service(s), ")
+
+    def test_bad_topology_file(self, cli: Callable[..., Result], tmp_path: Path) -> None:
+        """Its errors point into it."""
+        path = tmp_path / "shop.yaml"
+        path.write_text(SHOP.replace("  api:\n", "  api:\n    ulr: x\n"), encoding="utf-8")
+        result = cli("validate", str(path))
+        assert (result.code, result.err) == (
+            2,
+            f"chaoslab: error: {path}:7: services.api.ulr: unknown key 'ulr'; did you mean 'url'?\n",
+        )
+
     def test_by_name(self, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
         """A name is looked up in experiments/."""
         monkeypatch.chdir(REPO)

@@ -14,6 +14,7 @@ from chaoslab.spec.loading import (
     Experiment,
     experiment_search_dirs,
     load_experiment,
+    load_topology,
     parse_overrides,
     read_document,
 )
@@ -58,18 +59,17 @@ def list_command() -> None:
 @set_option
 @quick_option
 def validate_command(paths: tuple[str, ...], overrides: tuple[str, ...], quick: bool) -> None:
-    """Validate experiment files, names or directories of them (with their topologies); exit 2 if any is bad."""
+    """Validate experiments (files, names, directories) with their topologies, or topology files; exit 2 if any is bad."""
     values = parse_overrides(overrides)
     failed = 0
     for path in _expand(paths):
         try:
-            exp = _load_checked(path, values, quick)
+            summary = _validate_one(path, values, quick)
         except SpecError as exc:
             failed += 1
             click.echo(f"chaoslab: error: {exc.one_line()}", err=True)
             continue
-        _log.info("experiment.valid", path=path, experiment=exp.spec.name, topology=exp.topology.name)
-        click.echo(f"ok  {path}  ({exp.spec.name}, topology {exp.topology.name}, {len(exp.spec.faults)} fault(s))")
+        click.echo(f"ok  {path}  ({summary})")
     if failed:
         total = len(_expand(paths))
         if total > 1:
@@ -88,6 +88,20 @@ def _expand(paths: tuple[str, ...]) -> list[str]:
         else:
             result.append(path)
     return result
+
+
+def _validate_one(path: str, values: dict[str, object], quick: bool) -> str:
+    """Validate an experiment, or a topology file given on its own; a one-line summary of what it holds."""
+    file = Path(path)
+    if file.is_file():
+        data = read_document(file).data
+        if "services" in data and "load" not in data and "faults" not in data:
+            topology = load_topology(str(file), overrides=values)
+            _log.info("topology.valid", path=path, topology=topology.name)
+            return f"topology {topology.name}, {len(topology.services)} service(s), {len(topology.links)} link(s)"
+    exp = _load_checked(path, values, quick)
+    _log.info("experiment.valid", path=path, experiment=exp.spec.name, topology=exp.topology.name)
+    return f"{exp.spec.name}, topology {exp.topology.name}, {len(exp.spec.faults)} fault(s)"
 
 
 def _load_checked(path: str, values: dict[str, object], quick: bool) -> Experiment:
