@@ -59,7 +59,7 @@ def list_command() -> None:
 @set_option
 @quick_option
 def validate_command(paths: tuple[str, ...], overrides: tuple[str, ...], quick: bool) -> None:
-    """Validate experiments (files, names, directories) with their topologies, or topology files; exit 2 if any is bad."""
+    """Validate experiments (files, names, directories) and topology files; exit 2 if any is bad."""
     values = parse_overrides(overrides)
     failed = 0
     for path in _expand(paths):
