@@ -27,14 +27,6 @@ _TAG_NAMES = {"kind": "fault kind", "when": "abort condition", "type": "probe ty
 
 
 @dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a value in the validated data came from when it is not simply the file's text."""
-
-    kind: Literal["set", "param", "quick"]
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class Provenance:
     """Values that did not come straight from the document: ``--set`` fields, parameters, quick patches."""
 
