@@ -58,7 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run experiments in quick mode (their `quick:` block): for CI smoke runs",
     )
     parser.addini("chaoslab_report_dir", help="chaoslab: journals and reports directory", default=DEFAULT_REPORT_DIR)
-    parser.addini("chaoslab_quick", type="bool", help="chaoslab: run experiments in quick mode", default=False)
+    # a plain variable: newer mypy reads a string literal passed as `type=` as a type form
+    ini_type: Any = "bool"
+    parser.addini("chaoslab_quick", type=ini_type, help="chaoslab: run experiments in quick mode", default=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -130,6 +130,7 @@ class _Run:
         self._timed_task: asyncio.Task[None] | None = None
         self.ended_early_at: float | None = None
         self.t0_wall: float | None = None
+        self.timed_end_s: float | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -256,6 +257,7 @@ class _Run:
         try:
             await self._drive_phases(tasks)
         finally:
+            self.timed_end_s = self.now()
             # faults come off before the measurements stop, so the recovery is still observed
             await asyncio.shield(self._revert_all())
             for task in tasks:
@@ -291,6 +293,8 @@ class _Run:
                         if task.done() and not task.cancelled() and task.exception() is not None:
                             raise HarnessError(f"{task.get_name()} failed: {task.exception()!r}")
                     if self.options.abort is not None and self.options.abort.is_set():
+                        self._read_notes()
+                        self.event("abort", "aborted by the game-day leader")
                         raise AbortError("aborted by the game-day leader")
                     if phase.name != "warmup":
                         reason = monitor.observe(
@@ -300,6 +304,7 @@ class _Run:
                             disk_used={p: _disk_used(p) for p in disk_paths},
                         )
                         if reason is not None:
+                            self._read_notes()
                             self.event("abort", reason)
                             raise AbortError(f"abort condition: {reason}")
                     self._read_notes()
@@ -415,7 +420,7 @@ class _Run:
             resources=self.sampler.samples() if self.sampler is not None and upto_s is None else {},
             events=tuple(self.events),
             generator=self.load.generator_windows() if self.load is not None and upto_s is None else (),
-            duration_s=upto_s if upto_s is not None else self.now(),
+            duration_s=upto_s if upto_s is not None else (self.timed_end_s or self.now()),
         )
 
     def _fault_records(self) -> list[FaultRecord]:
@@ -447,6 +452,7 @@ class _Run:
         )
 
     def _finish(self, started_at: str) -> RunResult:
+        self._read_notes()  # notes written during the last tick or the cleanup
         timeline = self._timeline()
         try:
             analysis = self._analyse(timeline)
