@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -17,12 +19,13 @@ from tests.engine.harness import groundtruth, write_experiment, write_topology
 pytestmark = pytest.mark.integration
 
 
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs of live processes whose command line mentions ``text``."""
+def processes_mentioning(*texts: str) -> list[int]:
+    """PIDs of live processes whose command line mentions every one of ``texts``."""
     out = []
     for proc in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and text in " ".join(proc.info["cmdline"] or ()):
+            line = " ".join(proc.info["cmdline"] or ())
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and all(t in line for t in texts):
                 out.append(int(proc.info["pid"]))
         except psutil.Error:
             pass
@@ -83,5 +86,50 @@ class TestRunWithLocust:
         baseline_p50 = sorted(w.p50_ms or 0.0 for w in baseline)[len(baseline) // 2]
         assert baseline_p50 < 100.0, [(w.start_s, w.count, w.p50_ms) for w in baseline]
         assert any(g.cpu_percent is not None for g in timeline.generator)
+        assert processes_mentioning(str(tmp)) == []
+        assert list((tmp_path / "state" / "runs").glob("*")) == []
+
+    def test_sigint_mid_run_stops_the_swarm(self, tmp_path: Path) -> None:
+        """Ctrl-C (SIGINT to chaoslab only) during the load: exit 3, aborted, every Locust process gone."""
+        gt = groundtruth(tmp_path)
+        write_topology(gt)
+        base = f"http://127.0.0.1:{gt.link_port}"
+        path = write_experiment(
+            gt,
+            load={
+                "engine": "locust",
+                "rate": "40/s",
+                "mix": [{"name": "a", "signal": "target:a", "url": f"{base}/a", "timeout": "2s"}],
+                "locust": {"workers": 2, "users": 6, "spawn_rate": 100},
+            },
+            phases={"warmup": "30s", "baseline": "30s", "fault": "30s"},
+        )
+        tmp = tmp_path / "tmp"
+        tmp.mkdir()
+        env = {**os.environ, "CHAOSLAB_STATE_DIR": str(tmp_path / "state"), "TMPDIR": str(tmp)}
+        log = (tmp_path / "run.log").open("wb")
+        run = subprocess.Popen(
+            [sys.executable, "-m", "chaoslab", "run", str(path), "--json", "--report-dir", str(tmp_path / "out")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            swarm: list[int] = []
+            while len(swarm) < 3 and time.monotonic() < deadline and run.poll() is None:
+                time.sleep(0.2)
+                swarm = processes_mentioning(str(tmp), "locust")
+            assert len(swarm) == 3, (tmp_path / "run.log").read_text(errors="replace")[-2000:]
+            time.sleep(1.0)
+            run.send_signal(signal.SIGINT)
+            assert run.wait(60) == 3, (tmp_path / "run.log").read_text(errors="replace")[-2000:]
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait(10)
+            log.close()
+        journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+        assert "interrupted by SIGINT" in str(journal.get("abort_reason"))
         assert processes_mentioning(str(tmp)) == []
         assert list((tmp_path / "state" / "runs").glob("*")) == []
