@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from chaoslab.errors import SpecError
 from chaoslab.spec.loading import load_experiment, parse_overrides
-from tests.spec.conftest import SHOP
+from tests.spec.conftest import SHOP, TINY
 
 RICH = """\
 name: rich
@@ -210,3 +210,40 @@ class TestSetNeverCrashes:
             load_experiment(path, overrides=parse_overrides(pairs))
         except SpecError as exc:
             assert "\n" not in str(exc) and exc.exit_code == 2, str(exc)
+
+
+TOPOLOGY = yaml.safe_load(SHOP_WITH_PATH)
+
+
+@st.composite
+def mutated_topologies(draw: st.DrawFn) -> str:
+    """The shop topology with one to three structural mutations."""
+    data = TOPOLOGY
+    for _ in range(draw(st.integers(1, 3))):
+        data = mutate(data, draw)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def topology_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with a fixed experiment whose topology the test rewrites."""
+    path = tmp_path_factory.mktemp("fuzz-topology")
+    (path / "exp.yaml").write_text(TINY, encoding="utf-8")
+    return path
+
+
+class TestTopologyNeverCrashes:
+    """Mutated topologies are accepted or rejected with a one-line SpecError naming the topology file."""
+
+    @settings(FUZZ, max_examples=max(1, FUZZ.max_examples // 2))
+    @given(text=mutated_topologies())
+    def test_structural_mutations(self, topology_dir: Path, text: str) -> None:
+        """Dropped keys, changed types, junk keys and values in the topology."""
+        topology = topology_dir / "shop.yaml"
+        topology.write_text(text, encoding="utf-8")
+        try:
+            load_experiment(topology_dir / "exp.yaml")
+        except SpecError as exc:
+            message = str(exc)
+            assert "\n" not in message, message
+            assert message.startswith((str(topology), str(topology_dir / "exp.yaml"))), message
