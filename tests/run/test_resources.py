@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chaoslab.run.clock import RunClock
-from chaoslab.run.resources import HOST, ResourceSampler, docker_cpu_percent
+from chaoslab.run.resources import HOST, ResourceSampler, docker_cpu_percent, inet_socket_inodes
 from chaoslab.spec.topology import ContainerRef
 from tests.conftest import free_port
 
@@ -41,6 +41,19 @@ class TestDockerCpu:
     def test_missing_counters_give_none(self) -> None:
         """Stats without system CPU (a stopped container) give no CPU figure."""
         assert docker_cpu_percent({"cpu_stats": {}}, {"cpu_stats": {"cpu_usage": {}}}) is None
+
+
+class TestInetInodes:
+    def test_reads_inodes_from_the_tables(self, tmp_path: Any) -> None:
+        """Socket inodes come from column 10 of /proc/net/tcp-style tables; missing tables are skipped."""
+        header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        (tmp_path / "tcp").write_text(
+            header
+            + "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0\n"
+            + "   1: 0100007F:1F90 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0\n"
+        )
+        (tmp_path / "udp").write_text(header)
+        assert inet_socket_inodes(str(tmp_path)) == {"4242", "4343"}
 
 
 @pytest.fixture
