@@ -161,6 +161,7 @@ class LocustLoadGenerator:
         base_dir: Path | None = None,
         experiment: str = "chaoslab",
         python: str = sys.executable,
+        master_bind_host: str | None = None,
     ) -> None:
         self.spec = spec
         self.settings: LocustSpec = spec.locust or LocustSpec()
@@ -174,6 +175,8 @@ class LocustLoadGenerator:
         self.base_dir = base_dir
         self.experiment = experiment
         self.python = python
+        self.master_bind_host = master_bind_host
+        """Where the master listens; default: loopback, or all interfaces when remote workers are expected."""
         # Wall time at run offset 0, taken together with the run clock: request start times (wall clock,
         # as Locust reports them) map onto run offsets with it.
         self.t0_wall = time.time() - clock.elapsed()
@@ -244,7 +247,7 @@ class LocustLoadGenerator:
             return [*base, "--headless", "--only-summary"], []
         remote = self.settings.expect_workers is not None
         # Remote workers must reach the master: it binds all interfaces then; local-only runs stay on loopback.
-        bind_host = "*" if remote else "127.0.0.1"
+        bind_host = self.master_bind_host or ("*" if remote else "127.0.0.1")
         wait_s = LOCAL_WORKERS_WAIT_S if not remote else max(LOCAL_WORKERS_WAIT_S, 300)
         master = [
             *base,
@@ -404,7 +407,6 @@ class LocustLoadGenerator:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
-        self.processes_stopped = [p.proc.pid for p in self.processes]
 
     def pids(self) -> list[int]:
         """PIDs of the Locust processes started by this generator (running or not)."""

@@ -111,6 +111,51 @@ class TestTwoLocalWorkers:
         assert state.live_processes() == []
 
 
+class TestRemoteWorkers:
+    """A master that waits for ``expect_workers``, joined by a worker started the documented way."""
+
+    async def test_a_worker_started_by_hand_fetches_the_locustfile_and_the_clock(
+        self, tmp_path: Path, target: Target
+    ) -> None:
+        """`locust --worker -f - --master-host H --master-port P` with no config file measures like a local worker."""
+        port = free_port()
+        load = spec(
+            [{"name": "a", "url": target.url("/ok/a"), "timeout": "1s"}],
+            rate="60/s",
+            workers=1,
+            expect_workers=2,
+            users=6,
+            spawn_rate=100,
+            master_bind_port=port,
+        )
+        clock = RunClock()
+        recorder = Recorder(WINDOW_S, clock)
+        # loopback in the test; a real run with remote workers binds all interfaces
+        gen = LocustLoadGenerator(load, {}, recorder, clock, master_bind_host="127.0.0.1")
+        task = asyncio.create_task(gen.run(0.0, 12.0))
+        remote = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "locust", "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)),
+            *("-f", "-"),
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if k != "CHAOSLAB_LOCUST_CONFIG"},
+        )
+        try:
+            await asyncio.wait_for(task, 60.0)
+            assert await asyncio.wait_for(remote.wait(), 15.0) == 0  # it quit when the master told it to
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if remote.returncode is None:
+                remote.kill()
+                await remote.wait()
+        assert len(gen.collector.workers) == 2
+        recorded = total(recorder.signals())
+        assert recorded > 50
+        assert abs(recorded - target.total) <= 6
+
+
 class TestOwnLocustfile:
     """The user's own locustfile in one local Locust process (no workers)."""
 
