@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chaoslab.log import get_logger
 from chaoslab.proxy.toxics import (
@@ -53,7 +53,7 @@ EOF = Eof.EOF
 class Chunk:
     """Bytes from one socket read and the loop time they arrived (advanced by latency toxics)."""
 
-    data: bytes
+    data: bytes | memoryview
     arrived_at: float
 
 
@@ -156,7 +156,6 @@ class Link:
         self._input_closed = False
         self._busy = False
         self._task: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Future[None] | None = None
         self._pause_reasons: set[str] = set()
         for spec in specs:
             self.add_toxic(spec)
@@ -168,7 +167,7 @@ class Link:
         if self._input_closed:
             return
         self.received_bytes += len(data)
-        if not self.instances and not self._busy and not self._queue:
+        if not self.instances and not self._busy and not self._queue and self._task is None:
             self._deliver(data)
             return
         self._queue.append(Chunk(data, asyncio.get_running_loop().time()))
@@ -178,23 +177,27 @@ class Link:
         self._kick()
 
     def feed_view(self, view: memoryview) -> bool:
-        """Bytes read into a shared buffer; True when the destination still references it (do not reuse)."""
-        if self.instances or self._busy or self._queue or self._input_closed:
+        """Bytes read into a shared buffer; True when something still references it (do not reuse it)."""
+        if self._input_closed:
+            return False
+        if self._busy or self._queue or self._task is not None:
             self.feed(bytes(view))
             return False
         self.received_bytes += len(view)
-        if self.dest.is_closing():
-            return False
-        self.sent_bytes += len(view)
-        self.dest.write(view)
-        return self.dest.get_write_buffer_size() > 0
+        if not self.instances:
+            if self.dest.is_closing():
+                return False
+            self.sent_bytes += len(view)
+            self.dest.write(view)
+            return self.dest.get_write_buffer_size() > 0
+        return self._run_eagerly(Chunk(view, asyncio.get_running_loop().time()))
 
     def feed_eof(self) -> None:
         """The source ended (EOF, error or closed): the end follows the data through the chain."""
         if self._input_closed:
             return
         self._input_closed = True
-        if not self.instances and not self._busy and not self._queue:
+        if not self.instances and not self._busy and not self._queue and self._task is None:
             self._finish()
             return
         self._queue.append(EOF)
@@ -283,19 +286,64 @@ class Link:
         self._kick()
 
     def _kick(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        """Make sure a task drains the queue (unless a chunk is being processed right now)."""
+        if self._task is None and self._queue and not self._busy:
+            self._task = asyncio.get_running_loop().create_task(self._drain_task())
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self.finished:
-            if not self._queue:
-                self._wakeup = loop.create_future()
-                await self._wakeup
-                self._wakeup = None
-                continue
+    def _run_eagerly(self, chunk: Chunk) -> bool:
+        """Walk a chunk through the chain now; most toxics finish without waiting, which saves a copy and a task
+        switch. If a toxic has to wait, a task takes over the half-run coroutine. True when the chunk's buffer may
+        still be referenced afterwards."""
+        self._busy = True
+        coroutine = self._pass(chunk, 0)
+        try:
+            yielded = coroutine.send(None)
+        except StopIteration:
+            self._busy = False
+            self._kick()
+            return self.dest.get_write_buffer_size() > 0
+        except (OSError, RuntimeError) as exc:
+            self._busy = False
+            self._failed(exc)
+            return True
+        self._task = asyncio.get_running_loop().create_task(self._resume(coroutine, yielded))
+        return True
+
+    async def _resume(self, coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
+        """Drive a coroutine started by :meth:`_run_eagerly` to its end, then drain the queue."""
+        try:
+            while True:
+                try:
+                    if yielded is None:
+                        await asyncio.sleep(0)
+                    else:
+                        # What the coroutine yielded is an asyncio future it awaits; wait for it in its place.
+                        yielded._asyncio_future_blocking = False
+                        await yielded
+                except asyncio.CancelledError:
+                    coroutine.close()
+                    raise
+                try:
+                    yielded = coroutine.send(None)
+                except StopIteration:
+                    break
+                except (OSError, RuntimeError) as exc:
+                    self._failed(exc)
+                    return
+            self._busy = False
+            await self._drain()
+        finally:
+            self._task = None
+
+    async def _drain_task(self) -> None:
+        try:
+            await self._drain()
+        finally:
+            self._task = None
+
+    async def _drain(self) -> None:
+        """Process queued items in order until the queue is empty."""
+        while self._queue and not self.finished:
             item = self._queue.popleft()
             if isinstance(item, Chunk):
                 self._queued_bytes -= len(item.data)
@@ -306,12 +354,15 @@ class Link:
             try:
                 await self._pass(item, 0)
             except (OSError, RuntimeError) as exc:
-                # A socket that failed under a toxic ends the connection instead of a silent dead task.
-                log.info("link failed", direction=self.direction.value, error=str(exc))
-                self.owner.close()
+                self._failed(exc)
                 return
             finally:
                 self._busy = False
+
+    def _failed(self, exc: Exception) -> None:
+        # A socket that failed under a toxic ends the connection instead of leaving a silent dead task.
+        log.info("link failed", direction=self.direction.value, error=str(exc))
+        self.owner.close()
 
     async def _pass(self, item: Item, index: int) -> None:
         """Send ``item`` through the chain from position ``index`` to the destination."""
@@ -342,7 +393,7 @@ class Link:
                 return index + 1
         return len(self.instances)
 
-    def _deliver(self, data: bytes) -> None:
+    def _deliver(self, data: bytes | memoryview) -> None:
         if self.dest.is_closing():
             return
         self.sent_bytes += len(data)

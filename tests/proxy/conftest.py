@@ -112,10 +112,24 @@ async def add_toxic(http: aiohttp.ClientSession, proxy: str, body: dict[str, obj
         return result
 
 
+_CLIENTS: list[asyncio.StreamWriter] = []
+
+
 async def connect(listen: object) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a client connection to a proxy's reported listen address."""
+    """Open a client connection to a proxy's reported listen address (closed after the test in any case)."""
     host, _, port = str(listen).rpartition(":")
-    return await asyncio.open_connection(host, int(port), limit=4 * 1024 * 1024)
+    reader, writer = await asyncio.open_connection(host, int(port), limit=4 * 1024 * 1024)
+    _CLIENTS.append(writer)
+    return reader, writer
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    """Close client connections a failed test left open, so one failure does not leak into the next."""
+    yield
+    while _CLIENTS:
+        _CLIENTS.pop().close()
+    await asyncio.sleep(0)
 
 
 def sha256(data: bytes) -> str:

@@ -139,7 +139,9 @@ class TestLatency:
         await add_toxic(http, "p", {"type": "latency", "attributes": {"latency": 40, "jitter": 20}})
         reader, writer = await connect(proxy["listen"])
         samples = [await round_trip_s(reader, writer) for _ in range(10)]
-        assert all(0.019 <= sample <= 0.070 for sample in samples), samples
+        assert all(sample >= 0.019 for sample in samples), samples
+        # The upper bound tolerates one sample delayed by the machine's own load.
+        assert sum(sample <= 0.070 for sample in samples) >= 9, samples
         assert max(samples) - min(samples) > 0.005
         writer.close()
 
@@ -310,15 +312,14 @@ class TestResetPeer:
         """The client's read fails with ECONNRESET after about ``timeout`` ms, then reads EOF."""
         proxy = await create_proxy(http, "p", echo.address)
         await add_toxic(http, "p", {"type": "reset_peer", "stream": stream, "attributes": {"timeout": timeout_ms}})
-        sock = await raw_client(proxy["listen"])
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        await loop.sock_sendall(sock, b"hello")
-        with pytest.raises(ConnectionResetError):
-            await asyncio.wait_for(loop.sock_recv(sock, 100), 2)
-        assert abs(time.monotonic() - started - timeout_ms / 1000) <= 0.050
-        assert await asyncio.wait_for(loop.sock_recv(sock, 100), 1) == b""
-        sock.close()
+        with await raw_client(proxy["listen"]) as sock:
+            started = time.monotonic()
+            await loop.sock_sendall(sock, b"hello")
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(loop.sock_recv(sock, 100), 2)
+            assert abs(time.monotonic() - started - timeout_ms / 1000) <= 0.050
+            assert await asyncio.wait_for(loop.sock_recv(sock, 100), 1) == b""
 
 
 class TestLimitData:
@@ -459,12 +460,12 @@ class TestLiveChanges:
         writer.close()
 
     async def test_toxic_added_to_open_connection_applies(self, http: aiohttp.ClientSession, echo: Peer) -> None:
-        """A latency toxic added after connecting delays that connection's next round trip."""
+        """A 150 ms latency toxic added after connecting delays that connection's next round trip by 150 ms."""
         proxy = await create_proxy(http, "p", echo.address)
         reader, writer = await connect(proxy["listen"])
-        assert await round_trip_s(reader, writer) < 0.05
-        await add_toxic(http, "p", {"type": "latency", "attributes": {"latency": 80}})
-        assert abs(await round_trip_s(reader, writer) - 0.080) <= 0.010
+        assert await round_trip_s(reader, writer) < 0.1
+        await add_toxic(http, "p", {"type": "latency", "attributes": {"latency": 150}})
+        assert abs(await round_trip_s(reader, writer) - 0.150) <= 0.010
         writer.close()
 
 
