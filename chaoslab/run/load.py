@@ -246,7 +246,7 @@ class LoadGenerator:
         login = self.spec.login
         if login is None:
             return {}
-        return await _login(login, self.refs)
+        return await login_headers(login, self.refs)
 
     def _compile(self) -> None:
         self._classes = [compile_request(r, self.refs, self._extra_headers) for r in self.spec.mix]
@@ -474,7 +474,7 @@ class LoadGenerator:
             self._session = None
 
 
-async def _login(login: LoginSpec, refs: Mapping[str, str]) -> dict[str, str]:
+async def login_headers(login: LoginSpec, refs: Mapping[str, str]) -> dict[str, str]:
     """POST (or GET) the login request and build the auth header from the token in its JSON answer."""
     url = resolve_runtime_refs(login.url, refs)
     body = compile_json(login.json_body, refs).render(random.Random(0)) if login.json_body is not None else None
@@ -496,3 +496,7 @@ async def _login(login: LoginSpec, refs: Mapping[str, str]) -> dict[str, str]:
     except (ValueError, KeyError, TypeError, IndexError):
         raise HarnessError(f"login to {url}: no field {login.token_field!r} in the answer {text[:200]!r}") from None
     return {login.header: login.template.format(token=token)}
+
+
+_login = login_headers
+"""Former name of :func:`login_headers` (the Locust runner imports it)."""
