@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -305,6 +306,8 @@ class LocustLoadGenerator:
         """Run the swarm so that its users load the target from run offset ``start_s`` to ``end_s``."""
         if not math.isfinite(end_s) or end_s < start_s:
             raise ValueError(f"expected a finite end after the start, got {start_s}..{end_s}")
+        if self.python == sys.executable and importlib.util.find_spec("locust") is None:
+            raise HarnessError("load.engine: locust needs Locust in this environment: pip install 'chaoslab[locust]'")
         extra: dict[str, str] = {}
         if self.spec.login is not None:
             from chaoslab.run.load import _login  # the built-in generator's login step, shared
