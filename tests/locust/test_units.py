@@ -269,3 +269,19 @@ class TestRunnerPieces:
         )
         with pytest.raises(HarnessError, match=r"nope\.py"):
             gen._locustfiles(tmp_path)
+
+
+class TestHarnessImports:
+    """The harness side never imports Locust (which would monkey-patch the stdlib with gevent)."""
+
+    def test_harness_modules_leave_locust_and_gevent_unimported(self) -> None:
+        """Importing the runner, config, aggregate and generator modules loads neither locust nor gevent."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, chaoslab.locust.runner, chaoslab.locust.aggregate, chaoslab.locust.config, "
+            "chaoslab.locust.locustfile_gen; print('locust' in sys.modules, 'gevent' in sys.modules)"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+        assert out.stdout.strip() == "False False"
