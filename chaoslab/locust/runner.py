@@ -392,15 +392,12 @@ class LocustLoadGenerator:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
-        for worker in workers:
-            await _wait(worker, WORKER_EXIT_WAIT_S if masters else 0.0)
+        # the master told its workers to quit: give them a moment, all at once
+        await asyncio.gather(*(_wait(w, WORKER_EXIT_WAIT_S if masters else 0.0) for w in workers))
         for swarm in self.processes:
             if swarm.proc.returncode is None:
                 _signal_group(swarm, signal.SIGTERM)
-        for swarm in self.processes:
-            if not await _wait(swarm, KILL_WAIT_S):
-                _signal_group(swarm, signal.SIGKILL)
-                await _wait(swarm, KILL_WAIT_S)
+        await asyncio.gather(*(_terminate(swarm) for swarm in self.processes))
         for swarm in self.processes:
             swarm.returncode = swarm.proc.returncode
             if self.ledger is not None and swarm.proc.returncode is not None:
@@ -426,6 +423,13 @@ def _signal_group(swarm: SwarmProcess, sig: int) -> None:
         return  # reaped: the PID may belong to someone else now
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(swarm.proc.pid, sig)
+
+
+async def _terminate(swarm: SwarmProcess) -> None:
+    """After SIGTERM: wait, then SIGKILL what is still there."""
+    if not await _wait(swarm, KILL_WAIT_S):
+        _signal_group(swarm, signal.SIGKILL)
+        await _wait(swarm, KILL_WAIT_S)
 
 
 async def _wait(swarm: SwarmProcess, timeout_s: float) -> bool:
