@@ -155,14 +155,7 @@ def render_plan(plan: Plan) -> str:
         f"error rate ≤ baseline + {ss.band.error_rate_margin * 100:g} percentage point(s)"
     )
     for slo in ss.slos:
-        parts = []
-        if slo.p95 is not None:
-            parts.append(f"p95 < {format_duration(slo.p95)}")
-        if slo.p99 is not None:
-            parts.append(f"p99 < {format_duration(slo.p99)}")
-        if slo.success is not None:
-            parts.append(f"success ≥ {slo.success * 100:g}%")
-        lines.append(f"  SLO {slo.signal}: " + ", ".join(parts))
+        lines.append(f"  SLO {slo.signal}: " + ", ".join(slo.objectives()))
     impact = ", ".join(spec.expected_impact) or "none"
     lines.append(f"expected impact: {impact}; anything else degraded for ≥{format_duration(ss.sustained)} is a cascade")
     lines.append(

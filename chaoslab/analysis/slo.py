@@ -32,14 +32,7 @@ def format_fraction(value: float) -> str:
 
 def objectives(slo: SloSpec) -> list[str]:
     """The objective texts of ``slo``, in the order p95, p99, success."""
-    out = []
-    if slo.p95 is not None:
-        out.append(f"p95 < {format_duration(slo.p95)}")
-    if slo.p99 is not None:
-        out.append(f"p99 < {format_duration(slo.p99)}")
-    if slo.success is not None:
-        out.append(f"success ≥ {format_fraction(slo.success)}")
-    return out
+    return slo.objectives()
 
 
 def matching(pattern: str, names: Sequence[str]) -> list[str]:

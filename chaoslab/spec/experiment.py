@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from chaoslab.spec.faults import FaultSpec
 from chaoslab.spec.topology import ParamValue
 from chaoslab.spec.types import FROZEN, Duration, JsonValue, OptionalDuration, Percent, Rate
+from chaoslab.units import format_duration
 
 ErrorClassName = Literal["timeout", "refused", "reset", "transport", "http_5xx", "http_429", "http_4xx"]
 
@@ -190,6 +191,17 @@ class SloSpec(BaseModel):
     p95: Duration | None = None
     p99: Duration | None = None
     success: Percent | None = None
+
+    def objectives(self) -> list[str]:
+        """The objective texts, in the order p95, p99, success: ``p95 < 500ms``, ``success ≥ 99.5%``."""
+        out = []
+        if self.p95 is not None:
+            out.append(f"p95 < {format_duration(self.p95)}")
+        if self.p99 is not None:
+            out.append(f"p99 < {format_duration(self.p99)}")
+        if self.success is not None:
+            out.append(f"success ≥ {self.success * 100:.4g}%")
+        return out
 
     @model_validator(mode="after")
     def _something(self) -> SloSpec:

@@ -15,6 +15,7 @@ name against the topology. The implementations live in :mod:`chaoslab.faults`.
 from __future__ import annotations
 
 import signal as _signal
+import typing
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -193,11 +194,9 @@ def _signal_number(name: str | int) -> int:
         raise ValueError(f"expected a signal name like SIGKILL or SIGTERM, got {name!r}") from None
 
 
-class ProcessKillFault(FaultBase):
-    """Send ``signal`` to a local service's processes; restart after ``restart_after`` if given."""
+class _SignalledFault(FaultBase):
+    """Shared by the kill faults: a signal to send, and an optional restart after a delay."""
 
-    kind: Literal["process_kill"]
-    family: ClassVar[str] = "process"
     signal: str = "SIGKILL"
     restart_after: OptionalDuration | None = None
 
@@ -211,6 +210,13 @@ class ProcessKillFault(FaultBase):
     def signal_number(self) -> int:
         """The signal as a number."""
         return _signal_number(self.signal)
+
+
+class ProcessKillFault(_SignalledFault):
+    """Send ``signal`` to a local service's processes; restart after ``restart_after`` if given."""
+
+    kind: Literal["process_kill"]
+    family: ClassVar[str] = "process"
 
     def undo(self) -> str:
         """Make sure the service runs again."""
@@ -239,19 +245,11 @@ class ProcessRestartFault(FaultBase):
         return f"ensure {self.target} is running"
 
 
-class ContainerKillFault(FaultBase):
+class ContainerKillFault(_SignalledFault):
     """Kill a service's container with ``signal`` (the restart policy decides what follows)."""
 
     kind: Literal["container_kill"]
     family: ClassVar[str] = "container"
-    signal: str = "SIGKILL"
-    restart_after: OptionalDuration | None = None
-
-    @field_validator("signal")
-    @classmethod
-    def _known_signal(cls, value: str) -> str:
-        _signal_number(value)
-        return value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
 
     def undo(self) -> str:
         """Start the container if it is not running."""
@@ -402,9 +400,8 @@ FaultSpec = Annotated[
 """Any fault, chosen by its ``kind``."""
 
 FAULT_MODELS: dict[str, type[FaultBase]] = {
-    model.model_fields["kind"].annotation.__args__[0]: model  # type: ignore[union-attr]
-    for model in FaultBase.__subclasses__() + ToxicBase.__subclasses__()
-    if "kind" in model.model_fields
+    model.model_fields["kind"].annotation.__args__[0]: model
+    for model in typing.get_args(typing.get_args(FaultSpec)[0])
 }
 """Fault kind name → its model."""
 
