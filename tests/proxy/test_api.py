@@ -467,3 +467,17 @@ class TestToxicsApi:
             404,
             {"error": "proxy not found", "status": 404},
         )
+
+
+class TestNullBodies:
+    """A JSON null body decodes to "nothing set" (§1.4)."""
+
+    async def test_null_bodies(self, http: aiohttp.ClientSession) -> None:
+        """null: create proxy → missing name, create toxic → invalid type, populate → 201 with none."""
+        async with http.post("/proxies", data=b"null") as response:
+            assert (response.status, (await response.json())["error"]) == (400, "missing required field: name")
+        await create_proxy(http, "a", "x:1")
+        async with http.post("/proxies/a/toxics", data=b"null") as response:
+            assert (response.status, (await response.json())["error"]) == (400, "invalid toxic type")
+        async with http.post("/populate", data=b"null") as response:
+            assert (response.status, await response.json()) == (201, {"proxies": []})

@@ -496,3 +496,50 @@ class TestSeed:
         assert first == await self.affected_pattern(11, echo)
         assert first != await self.affected_pattern(12, echo)
         assert any(first) and not all(first)
+
+
+class TestLiveState:
+    """Per-link toxic state on live connections (cases 45, 54, 59)."""
+
+    async def test_limit_data_added_to_live_connection(self, http: aiohttp.ClientSession, sink: Peer) -> None:
+        """limit_data added to an open connection counts from then on: 10 before + 50 after, then EOF."""
+        proxy = await create_proxy(http, "p", sink.address)
+        reader, writer = await connect(proxy["listen"])
+        writer.write(b"a" * 10)
+        await wait_received(sink, 10)
+        await add_toxic(http, "p", {"type": "limit_data", "stream": "upstream", "attributes": {"bytes": 50}})
+        writer.write(b"b" * 80)
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        await asyncio.wait_for(sink.eof_seen.wait(), 2)
+        assert bytes(sink.received) == b"a" * 10 + b"b" * 50
+
+    async def test_limit_data_counter_survives_update(self, http: aiohttp.ClientSession, sink: Peer) -> None:
+        """After 60 of 100 bytes, raising the limit to 150 lets exactly 90 more through."""
+        proxy = await create_proxy(http, "p", sink.address)
+        await add_toxic(http, "p", {"type": "limit_data", "stream": "upstream", "attributes": {"bytes": 100}})
+        reader, writer = await connect(proxy["listen"])
+        writer.write(b"a" * 60)
+        await wait_received(sink, 60)
+        async with http.patch("/proxies/p/toxics/limit_data_upstream", json={"attributes": {"bytes": 150}}) as response:
+            assert response.status == 200
+        writer.write(b"b" * 200)
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        await asyncio.wait_for(sink.eof_seen.wait(), 2)
+        assert bytes(sink.received) == b"a" * 60 + b"b" * 90
+
+    async def test_latency_does_not_limit_throughput(self, http: aiohttp.ClientSession, sink: Peer) -> None:
+        """32 MiB through a 100 ms upstream latency toxic flow at well over 20 MB/s (chunks wait in parallel)."""
+        proxy = await create_proxy(http, "p", sink.address)
+        await add_toxic(http, "p", {"type": "latency", "stream": "upstream", "attributes": {"latency": 100}})
+        _, writer = await connect(proxy["listen"])
+        total = 32 * 1024 * 1024
+        block = b"\x5a" * (1024 * 1024)
+        started = time.monotonic()
+        for _ in range(32):
+            writer.write(block)
+            await writer.drain()
+        await wait_received(sink, total, timeout_s=30)
+        elapsed_s = time.monotonic() - started
+        # One chunk at a time would need minutes (100 ms per read); held chunks must overlap.
+        assert total / elapsed_s > 20e6, elapsed_s
+        assert elapsed_s >= 0.1
