@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -45,6 +46,7 @@ class _State:
         self.listeners: list[Any] = []
         self.cpu_mark: tuple[float, float] | None = None
         self.stopping = False
+        self.owner_gone = False
 
 
 STATE = _State()
@@ -85,8 +87,11 @@ def _apply_config(cfg: SwarmConfig) -> None:
 def _emit(line: dict[str, Any]) -> None:
     """One JSON line for the harness on stdout (master or a local runner)."""
     out = sys.__stdout__ or sys.stdout
-    out.write(LINE_PREFIX + json.dumps(line, separators=(",", ":")) + "\n")
-    out.flush()
+    try:
+        out.write(LINE_PREFIX + json.dumps(line, separators=(",", ":")) + "\n")
+        out.flush()
+    except (BrokenPipeError, ValueError):  # the harness is gone (its end of the pipe closed): no one to tell
+        STATE.owner_gone = True
 
 
 def _run_offset(cfg: SwarmConfig, wall: float) -> float:
@@ -152,6 +157,7 @@ def _watch_owner(owner_pid: int) -> None:
     while True:
         gevent.sleep(0.5)
         if os.getppid() != owner_pid:
+            STATE.owner_gone = True
             stop_gracefully()
             return
 
@@ -205,7 +211,19 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 def _on_quitting(environment: Environment, **_: Any) -> None:
     _flush()
     if isinstance(environment.runner, MasterRunner | LocalRunner):
+        if STATE.owner_gone:
+            _remove_workdir()
         _emit({"type": "end"})
+
+
+def _remove_workdir() -> None:
+    """The harness died without cleaning up: remove its Locust directory (config, locustfiles, logs)."""
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        return
+    workdir = Path(path).parent
+    if workdir.name.startswith("chaoslab-locust-"):  # only ever the directory the harness made for us
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _on_request(

@@ -267,8 +267,13 @@ class TestStopping:
                 """
             )
         )
+        tmp = tmp_path / "tmp"
+        tmp.mkdir()
         harness = subprocess.Popen(  # noqa: ASYNC220 - a plain child we kill -9; nothing to await on it
-            [sys.executable, str(script)], cwd=os.getcwd(), stdout=subprocess.DEVNULL
+            [sys.executable, str(script)],
+            cwd=os.getcwd(),
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "TMPDIR": str(tmp)},
         )
         try:
             deadline = time.monotonic() + STARTED_WITHIN_S
@@ -279,6 +284,7 @@ class TestStopping:
             harness.send_signal(signal.SIGKILL)
             harness.wait(5)
             assert await wait_gone(pids, 15.0) == []
+            assert list(tmp.glob("chaoslab-locust-*")) == []  # the master removed the dead harness's directory
         finally:
             if harness.poll() is None:
                 harness.kill()
