@@ -165,3 +165,31 @@ class TestDemoCommand:
         )
         assert_nothing_left(ports)
         assert chaoslab(["demo", "status"], tmp_path, 30).returncode == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("experiment", "mode", "must_degrade"),
+    [
+        ("vector-down", "fragile", "api:search"),
+        ("vector-down", "resilient", "api:search"),
+        ("postgres-pool-exhaustion", "fragile", "probe:postgres"),
+        ("vector-disk-fill", "fragile", "api:search"),
+        ("load-spike-recovery", "fragile", None),
+        ("cpu-pressure", "fragile", None),
+        ("soak-memory", "fragile", None),
+    ],
+)
+def test_catalogue_experiment_passes_quick(
+    experiment: str, mode: str, must_degrade: str | None, tmp_path: Path
+) -> None:
+    """The rest of the catalogue holds its hypothesis in quick form: the fault bites, yet exit 0, no cascade."""
+    if experiment == "vector-disk-fill":
+        require(os.geteuid() == 0, "the vector data tmpfs needs root")
+    code, journal, _ = run_quick(experiment, mode, tmp_path)
+    analysis = journal["analysis"]
+    if must_degrade is not None:
+        assert analysis["impact"][must_degrade]["degraded_windows"] > 0
+    assert analysis["cascade"] == []
+    assert analysis["recovered"] is True
+    assert code == 0
