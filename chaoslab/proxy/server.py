@@ -8,7 +8,9 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 from pathlib import Path
 from types import TracebackType
 
@@ -59,6 +61,8 @@ class ToxiproxyServer:
         """Load the config file (errors logged, not fatal) and start the API listener."""
         if self.config is not None:
             await self._load_config(self.config)
+        # Like Toxiproxy, a host name means its first IPv4 address (one socket, one port even for port 0).
+        self.host = _first_ipv4(self.host)
         runner = web.AppRunner(self.api.application(), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
@@ -104,6 +108,20 @@ class ToxiproxyServer:
         if self.metrics is not None:
             labels = LinkLabels(link.direction.value, listen, proxy.name, proxy.upstream)
             self.metrics.add(labels, link.received_bytes, link.sent_bytes)
+
+
+def _first_ipv4(host: str) -> str:
+    """``host`` itself when it is an IP literal (or empty), else its first IPv4 address."""
+    if not host:
+        return host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+        except (OSError, IndexError):
+            return host
+    return host
 
 
 def config_example() -> str:

@@ -8,6 +8,7 @@ import time
 import aiohttp
 import pytest
 
+from chaoslab.proxy import ToxiproxyServer
 from tests.proxy.conftest import Peer, add_toxic, connect, create_proxy
 
 pytestmark = pytest.mark.integration
@@ -48,3 +49,20 @@ class TestProxyBasics:
         writer.write(b"again")
         assert await asyncio.wait_for(reader.readexactly(5), 5) == b"again"
         writer.close()
+
+
+class TestServer:
+    """The in-process server object."""
+
+    async def test_localhost_api_is_one_ipv4_socket(self) -> None:
+        """host localhost binds 127.0.0.1 only, and url shows that address with the real port."""
+        async with ToxiproxyServer(host="localhost", port=0) as server:
+            assert server.url.startswith("http://127.0.0.1:")
+            assert not server.url.endswith(":0")
+            async with aiohttp.ClientSession() as session, session.get(server.url + "/version") as response:
+                assert response.status == 200
+
+    async def test_url_before_start_is_an_error(self) -> None:
+        """Asking for url before start() says how to fix it."""
+        with pytest.raises(RuntimeError, match="start"):
+            _ = ToxiproxyServer(port=0).url
