@@ -254,7 +254,7 @@ class TestCommand:
     """``chaoslab toxiproxy`` as a process."""
 
     def test_sigint_exits_zero_and_closes_proxies(self, echo_address: str) -> None:
-        """SIGINT stops the server with exit 0 and its proxy ports are closed afterwards."""
+        """SIGINT stops the server with exit 0, closing an open proxied connection and the proxy port."""
         process, port = start_server()
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/proxies",
@@ -264,7 +264,12 @@ class TestCommand:
         with urllib.request.urlopen(request, timeout=5) as response:
             listen = json.loads(response.read())["listen"]
         echo_once(listen)
-        assert stop_server(process, signal.SIGINT) == 0
+        host, _, port_text = listen.rpartition(":")
+        with socket.create_connection((host, int(port_text)), timeout=5) as held:
+            held.sendall(b"x")
+            assert held.recv(1) == b"x"
+            assert stop_server(process, signal.SIGINT) == 0
+            assert held.recv(1) == b""
         assert refused(listen)
 
     def test_config_file_and_metrics(self, tmp_path: Path, echo_address: str) -> None:

@@ -86,6 +86,17 @@ class TestForwarding:
         await asyncio.wait_for(sink.eof_seen.wait(), 2)
         assert bytes(sink.received) == b"bye"
 
+    async def test_many_concurrent_connections(self, http: aiohttp.ClientSession, echo: Peer) -> None:
+        """200 connections open at once each echo their own message, twice."""
+        proxy = await create_proxy(http, "p", echo.address)
+        clients = [await connect(proxy["listen"]) for _ in range(200)]
+        for _ in range(2):
+            for index, (_, writer) in enumerate(clients):
+                writer.write(index.to_bytes(4, "big"))
+            replies = await asyncio.gather(*(reader.readexactly(4) for reader, _ in clients))
+            assert [int.from_bytes(reply, "big") for reply in replies] == list(range(200))
+        assert echo.connections == 200
+
 
 class TestLatency:
     """The latency toxic (§5.1, cases 51-53)."""
