@@ -186,6 +186,8 @@ class LocustLoadGenerator:
         self.master_port: int | None = None
         self.workdir: Path | None = None
         self.started = asyncio.Event()
+        """Set once the swarm's test started (the master's ``test_start``)."""
+        self._finish = asyncio.Event()
         self.ended = False
         self._reader: asyncio.Task[None] | None = None
         self.max_timeout_s = max(float(r.timeout) for r in spec.mix)
@@ -330,7 +332,7 @@ class LocustLoadGenerator:
             self._reader = asyncio.create_task(self._read(master), name="locust-master-stdout")
             # At end_s the harness stops the swarm gracefully (in stop()): users finish their request and the
             # workers' last tallies come through. The shape would stop it a little later by itself.
-            while master.proc.returncode is None and self.clock.elapsed() < end_s:
+            while master.proc.returncode is None and self.clock.elapsed() < end_s and not self._finish.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         master.proc.wait(), timeout=min(0.5, max(end_s - self.clock.elapsed(), 0.01))
@@ -343,6 +345,10 @@ class LocustLoadGenerator:
                 )
         finally:
             await asyncio.shield(self.stop())
+
+    def finish(self) -> None:
+        """End the load now, as at its planned end: users finish their request and the last tallies come in."""
+        self._finish.set()
 
     async def _read(self, master: SwarmProcess) -> None:
         stream = master.proc.stdout

@@ -68,18 +68,18 @@ class TestTwoLocalWorkers:
         recorder = Recorder(WINDOW_S, clock)
         ledger = Ledger.create("locust-1", {}, base=tmp_path)
         gen = LocustLoadGenerator(load, {}, recorder, clock, ledger=ledger)
-        end_s = 16.0
-        task = asyncio.create_task(gen.run(0.0, end_s))
+        task = asyncio.create_task(gen.run(0.0, 90.0))
         try:
             await asyncio.wait_for(gen.started.wait(), STARTED_WITHIN_S)
             await asyncio.sleep(1.5)  # users spawned and answering
-            assert clock.elapsed() < end_s - 5.0, f"the swarm started too late ({clock.elapsed():.1f} s)"
             before_s = clock.elapsed()
             await client.add_toxic("target", ToxicInfo("slow", "latency", attributes={"latency": 300}))
             fault_from_s = clock.elapsed()
             await asyncio.sleep(2.0)
             await client.delete_toxic("target", "slow")
             fault_to_s = clock.elapsed()
+            await asyncio.sleep(1.0)
+            gen.finish()
             await asyncio.wait_for(task, 30.0)
         finally:
             task.cancel()
@@ -94,7 +94,8 @@ class TestTwoLocalWorkers:
         assert 1.4 < target.counts["/ok/b"] / target.counts["/ok/a"] < 2.8
         assert len(gen.collector.workers) == 2
         windows = signals["t:b"].windows
-        under = [w for w in windows if w.start_s >= fault_from_s + 0.3 and w.start_s + WINDOW_S <= fault_to_s]
+        # wholly under the toxic, with room for the 300 ms answers of a window's last requests before its removal
+        under = [w for w in windows if w.start_s >= fault_from_s + 0.3 and w.start_s + WINDOW_S <= fault_to_s - 0.35]
         healthy = [w for w in windows if before_s - 1.0 <= w.start_s and w.start_s + WINDOW_S <= before_s]
         assert under and healthy
         assert all((w.p50_ms or 0.0) >= 300.0 for w in under), [(w.start_s, w.p50_ms) for w in under]
@@ -132,7 +133,7 @@ class TestRemoteWorkers:
         recorder = Recorder(WINDOW_S, clock)
         # loopback in the test; a real run with remote workers binds all interfaces
         gen = LocustLoadGenerator(load, {}, recorder, clock, master_bind_host="127.0.0.1")
-        task = asyncio.create_task(gen.run(0.0, 12.0))
+        task = asyncio.create_task(gen.run(0.0, 90.0))
         remote = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "locust", "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)),
             *("-f", "-"),
@@ -142,7 +143,10 @@ class TestRemoteWorkers:
             env={k: v for k, v in os.environ.items() if k != "CHAOSLAB_LOCUST_CONFIG"},
         )
         try:
-            await asyncio.wait_for(task, 60.0)
+            await asyncio.wait_for(gen.started.wait(), STARTED_WITHIN_S)
+            await asyncio.sleep(3.0)
+            gen.finish()
+            await asyncio.wait_for(task, 30.0)
             assert await asyncio.wait_for(remote.wait(), 15.0) == 0  # it quit when the master told it to
         finally:
             task.cancel()
@@ -196,7 +200,11 @@ class TestOwnLocustfile:
         clock = RunClock()
         recorder = Recorder(WINDOW_S, clock)
         gen = LocustLoadGenerator(load, {}, recorder, clock, base_dir=tmp_path)
-        await asyncio.wait_for(gen.run(0.0, 8.0), 40.0)
+        task = asyncio.create_task(gen.run(0.0, 90.0))
+        await asyncio.wait_for(gen.started.wait(), STARTED_WITHIN_S)
+        await asyncio.sleep(3.0)
+        gen.finish()
+        await asyncio.wait_for(task, 30.0)
         signals = recorder.signals()
         assert set(signals) == {"svc:x", "f", "c"}
         x = [w for w in signals["svc:x"].windows if w.count]
