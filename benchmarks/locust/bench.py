@@ -134,10 +134,12 @@ async def swarm(url: str, duration_s: float, workers: int, users: int) -> dict[s
     clock = RunClock()
     recorder = Recorder(WINDOW_S, clock)
     gen = LocustLoadGenerator(spec, {}, recorder, clock)
-    end_s = duration_s + 8.0  # the swarm takes a few seconds to start
-    task = asyncio.create_task(gen.run(0.0, end_s))
+    task = asyncio.create_task(gen.run(0.0, 600.0))
     await asyncio.wait_for(gen.started.wait(), 60)
     started_s = clock.elapsed()
+    await asyncio.sleep(duration_s)
+    end_s = clock.elapsed()
+    gen.finish()
     await task
     rate, count = steady_rate(recorder, started_s + 1.0, end_s - 0.5)
     # the workers' own CPU (what they report with their tallies), per request they completed
