@@ -33,13 +33,28 @@ QUEUE_MAX_BYTES = 32 * 1024 * 1024
 class Transport(Protocol):
     """The part of an asyncio transport a link uses."""
 
-    def write(self, data: bytes | memoryview) -> None: ...
-    def get_write_buffer_size(self) -> int: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
-    def is_closing(self) -> bool: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
+    def write(self, data: bytes | memoryview) -> None:
+        """Send bytes (buffering what the socket does not take at once)."""
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes buffered and not yet sent."""
+        return 0
+
+    def close(self) -> None:
+        """Close after the buffered bytes are sent."""
+
+    def abort(self) -> None:
+        """Close at once, dropping buffered bytes."""
+
+    def is_closing(self) -> bool:
+        """Whether close or abort was called (or the peer is gone)."""
+        return False
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket."""
+
+    def resume_reading(self) -> None:
+        """Read from the socket again."""
 
 
 class LinkOwner(Protocol):
