@@ -285,3 +285,19 @@ class TestHarnessImports:
         )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
         assert out.stdout.strip() == "False False"
+
+
+class TestDocs:
+    """The experiment snippets in docs/locust.md are valid."""
+
+    def test_every_load_block_validates(self) -> None:
+        """Each ```yaml block of docs/locust.md with a load: key is a valid Locust LoadSpec."""
+        import re
+
+        import yaml
+
+        text = (Path(__file__).resolve().parents[2] / "docs" / "locust.md").read_text(encoding="utf-8")
+        blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)]
+        loads = [LoadSpec.model_validate(b["load"]) for b in blocks if isinstance(b, dict) and "load" in b]
+        assert len(loads) == 3
+        assert all(spec.engine == "locust" and spec.locust is not None for spec in loads)
