@@ -110,3 +110,39 @@ class TestIntegrity:
             await churner
         assert received == sent
         assert changes >= 5
+
+
+class TestBackPressure:
+    """A slow destination: buffered writes must never see their bytes overwritten by later reads."""
+
+    async def test_slow_reader_gets_every_byte(self, http: aiohttp.ClientSession) -> None:
+        """16 MiB to an upstream that reads 64 KiB per millisecond arrive byte-identical."""
+        received = hashlib.sha256()
+        done = asyncio.Event()
+        count = 0
+
+        async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal count
+            while data := await reader.read(64 * 1024):
+                received.update(data)
+                count += len(data)
+                await asyncio.sleep(0.001)
+            done.set()
+            writer.close()
+
+        server = await asyncio.start_server(slow, "127.0.0.1", 0)
+        try:
+            proxy = await create_proxy(http, "p", f"127.0.0.1:{server.sockets[0].getsockname()[1]}")
+            _, writer = await connect(proxy["listen"])
+            rng = random.Random(9)
+            sent = hashlib.sha256()
+            for _ in range(64):
+                block = rng.randbytes(256 * 1024)
+                sent.update(block)
+                writer.write(block)
+                await writer.drain()
+            writer.close()
+            await asyncio.wait_for(done.wait(), 60)
+            assert (count, received.hexdigest()) == (16 * MIB, sent.hexdigest())
+        finally:
+            server.close()

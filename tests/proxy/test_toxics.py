@@ -185,6 +185,17 @@ class TestLatency:
         assert await asyncio.wait_for(reader.readexactly(4), 1) == b"held"
         writer.close()
 
+    async def test_disable_while_a_chunk_is_held(self, http: aiohttp.ClientSession, echo: Peer) -> None:
+        """Disabling the proxy while a 10 s latency toxic holds a chunk closes the client at once."""
+        proxy = await create_proxy(http, "p", echo.address)
+        await add_toxic(http, "p", {"type": "latency", "attributes": {"latency": 10_000}})
+        reader, writer = await connect(proxy["listen"])
+        writer.write(b"held")
+        await asyncio.sleep(0.05)
+        async with http.post("/proxies/p", json={"enabled": False}) as response:
+            assert response.status == 200
+        assert await asyncio.wait_for(reader.read(), 1) == b""
+
 
 class TestBandwidth:
     """The bandwidth toxic (§5.3, case 55)."""
