@@ -14,6 +14,8 @@ import psutil
 import pytest
 
 from chaoslab.journal import timeline_of
+from chaoslab.run.engine import RunOptions, run_experiment
+from chaoslab.spec.loading import load_experiment
 from tests.engine.harness import groundtruth, write_experiment, write_topology
 
 pytestmark = pytest.mark.integration
@@ -32,8 +34,57 @@ def processes_mentioning(*texts: str) -> list[int]:
     return out
 
 
+def locust_processes() -> list[int]:
+    """This process's live children running Locust."""
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "locust" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                out.append(child.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
 class TestRunWithLocust:
     """The whole pipeline with a Locust swarm as the load."""
+
+    async def test_error_rate_abort_fires_on_locust_measurements(self, tmp_path: Path) -> None:
+        """Connections reset on the link: the swarm's errors trip the error-rate abort; exit 3, fault reverted."""
+        gt = groundtruth(tmp_path)
+        write_topology(gt)
+        base = f"http://127.0.0.1:{gt.link_port}"
+        path = write_experiment(
+            gt,
+            load={
+                "engine": "locust",
+                "rate": "40/s",
+                "mix": [{"name": "a", "signal": "target:a", "url": f"{base}/a", "timeout": "1s"}],
+                "locust": {"workers": 2, "users": 6, "spawn_rate": 100},
+            },
+            phases={"warmup": "7s", "baseline": "3s", "fault": "15s"},
+            faults=[{"kind": "reset_peer", "target": "client->target", "timeout": "0ms"}],
+            abort=[{"when": "error_rate", "signal": "target:a", "above": 0.5, "for": "1s"}],
+        )
+        result = await run_experiment(
+            load_experiment(path),
+            RunOptions(report_dir=tmp_path / "out", html=False, state_dir=tmp_path / "state"),
+        )
+        journal = result.journal
+        assert result.exit_code == 3, journal.get("abort_reason")
+        assert journal["abort_reason"] == "abort condition: error rate of target:a 100% > 50% for 1s"
+        timeline = timeline_of(journal)
+        fault = timeline.faults[0]
+        assert fault.injected_at_s is not None and fault.revert_ok is True
+        # the abort came from Locust-measured errors within a few seconds of the fault, not at the phase's end
+        assert fault.reverted_at_s is not None and fault.reverted_at_s - fault.injected_at_s < 6.0
+        # the abort needs 1 s of bad windows: at least one whole window lies between injection and revert
+        window_s = timeline.window_s
+        injected, reverted = fault.injected_at_s, fault.reverted_at_s
+        windows = timeline.signals["target:a"].windows
+        faulted = [w for w in windows if injected <= w.start_s and w.start_s + window_s <= reverted and w.count]
+        assert faulted and all(set(w.errors) == {"reset"} and (w.error_rate or 0.0) > 0.5 for w in faulted), faulted
+        assert locust_processes() == []
 
     def test_latency_fault_is_measured_and_recovered_with_two_workers(self, tmp_path: Path) -> None:
         """A 400 ms toxic on the link: exit 0 (pass), fault windows slow, baseline fast, no Locust process left."""
