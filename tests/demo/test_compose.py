@@ -101,6 +101,8 @@ class TestAgreement:
         assert option(services["postgres"]["command"], "-p") == str(
             port_of(topology.services["postgres"].address or "")
         )
+        max_connections = f"max_connections={topology.parameters['pg_max_connections']}"
+        assert max_connections in services["postgres"]["command"]
         assert option(api_cmd, "--vector-url") == f"http://{topology.links['api->vector'].listen}"
         assert f"@{topology.links['api->postgres'].listen}/" in option(api_cmd, "--postgres-dsn")
 
