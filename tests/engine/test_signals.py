@@ -201,13 +201,21 @@ def _assert_clean(world: World) -> None:
 class TestFaultsAlwaysComeOff:
     """Every way out of a run leaves the system as it was."""
 
-    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-    def test_a_signal_reverts_everything_and_exits_3(self, world: World, tmp_path: Path, signum: int) -> None:
-        """SIGINT or SIGTERM mid-fault: exit 3, journal says aborted, no toxic, no frozen process, no fill."""
+    @pytest.mark.parametrize(
+        ("signum", "times"),
+        [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 3)],
+        ids=["sigint", "sigterm", "sigint-thrice"],
+    )
+    def test_a_signal_reverts_everything_and_exits_3(
+        self, world: World, tmp_path: Path, signum: int, times: int
+    ) -> None:
+        """SIGINT or SIGTERM mid-fault (repeated Ctrl-C too): exit 3, aborted, no toxic, no frozen process, no fill."""
         run = _start_run(world, tmp_path)
         try:
             _wait(world.all_applied, 60, "all three faults to be applied")
-            run.send_signal(signum)
+            for _ in range(times):
+                run.send_signal(signum)
+                time.sleep(0.05)  # the later ones land while faults are being reverted
             run.wait(60)
         finally:
             if run.poll() is None:
