@@ -400,8 +400,7 @@ FaultSpec = Annotated[
 """Any fault, chosen by its ``kind``."""
 
 FAULT_MODELS: dict[str, type[FaultBase]] = {
-    model.model_fields["kind"].annotation.__args__[0]: model
-    for model in typing.get_args(typing.get_args(FaultSpec)[0])
+    model.model_fields["kind"].annotation.__args__[0]: model for model in typing.get_args(typing.get_args(FaultSpec)[0])
 }
 """Fault kind name → its model."""
 
