@@ -11,7 +11,7 @@ class and latency percentiles; windows with too few samples are "no data", never
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -29,6 +29,26 @@ class ErrorClass(StrEnum):
     HTTP_4XX = "http_4xx"
     CHECK = "check"
     """A probe answered but its check failed (wrong status, wrong JSON field, process gone)."""
+
+
+def classify_status(status: int, expect: Sequence[int] = ()) -> ErrorClass | None:
+    """The error class of an HTTP status (None for success); ``expect`` lists the only good statuses.
+
+    >>> classify_status(503), classify_status(200, (201,))
+    (<ErrorClass.HTTP_5XX: 'http_5xx'>, <ErrorClass.CHECK: 'check'>)
+    """
+    if expect:
+        if status in expect:
+            return None
+    elif status < 400:
+        return None
+    if status == 429:
+        return ErrorClass.HTTP_429
+    if status >= 500:
+        return ErrorClass.HTTP_5XX
+    if status >= 400:
+        return ErrorClass.HTTP_4XX
+    return ErrorClass.CHECK
 
 
 class SignalKind(StrEnum):

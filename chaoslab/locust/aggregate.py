@@ -20,29 +20,13 @@ from typing import Any
 
 from chaoslab.run.histogram import LatencyHistogram
 from chaoslab.run.recorder import Recorder
-from chaoslab.timeline import ErrorClass, GeneratorWindow
+from chaoslab.timeline import ErrorClass, GeneratorWindow, classify_status
 
 SATURATED_CPU_PERCENT = 90.0
 """A window in which a worker used more CPU than this is flagged saturated (Locust warns at 90 % too)."""
 
 Record = list[Any]
 """``[signal, window_index, [[latency_us, count], ...], ok, {error_class: count}]``."""
-
-
-def classify_status(status: int, expect: Sequence[int] = ()) -> ErrorClass | None:
-    """The error class of an HTTP status (None for success); ``expect`` lists the only good statuses."""
-    if expect:
-        if status in expect:
-            return None
-    elif status < 400:
-        return None
-    if status == 429:
-        return ErrorClass.HTTP_429
-    if status >= 500:
-        return ErrorClass.HTTP_5XX
-    if status >= 400:
-        return ErrorClass.HTTP_4XX
-    return ErrorClass.CHECK
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -21,9 +21,9 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
 from chaoslab.locust import plugin
-from chaoslab.locust.aggregate import classify_status
 from chaoslab.locust.config import MixEntry, SwarmConfig
 from chaoslab.run.templating import JsonTemplate, Template, compile_json, compile_template
+from chaoslab.timeline import classify_status
 
 
 @dataclass(frozen=True, slots=True)

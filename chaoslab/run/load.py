@@ -32,7 +32,6 @@ from chaoslab.run.http import Exchange, HttpPool
 from chaoslab.run.mix import (
     RequestClass,
     classify_exception,
-    classify_status,
     compile_request,
     login_headers,
     service_of,
@@ -40,7 +39,7 @@ from chaoslab.run.mix import (
 from chaoslab.run.profiles import ArrivalSchedule, Profile, profile_from_spec
 from chaoslab.run.recorder import Recorder
 from chaoslab.spec.experiment import LoadSpec
-from chaoslab.timeline import ErrorClass, GeneratorWindow, SignalKind
+from chaoslab.timeline import ErrorClass, GeneratorWindow, SignalKind, classify_status
 
 TICK_S = 0.001
 """The scheduler's shortest sleep: uvloop turns shorter sleeps into busy spins (measurement-notes.md)."""

@@ -26,22 +26,6 @@ from chaoslab.spec.loading import resolve_runtime_refs
 from chaoslab.timeline import ErrorClass
 
 
-def classify_status(status: int, expect: tuple[int, ...] = ()) -> ErrorClass | None:
-    """The error class of an HTTP status (None for success); ``expect`` lists the only good statuses."""
-    if expect:
-        if status in expect:
-            return None
-    elif status < 400:
-        return None
-    if status == 429:
-        return ErrorClass.HTTP_429
-    if status >= 500:
-        return ErrorClass.HTTP_5XX
-    if status >= 400:
-        return ErrorClass.HTTP_4XX
-    return ErrorClass.CHECK
-
-
 def classify_exception(exc: BaseException) -> ErrorClass:
     """The error class of a transport exception (aiohttp's or the socket's)."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):

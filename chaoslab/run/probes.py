@@ -29,7 +29,7 @@ from chaoslab.run.load import classify_exception
 from chaoslab.run.recorder import Recorder
 from chaoslab.spec.loading import resolve_runtime_refs, runtime_refs
 from chaoslab.spec.topology import ContainerRef, ProbeSpec, ServiceSpec, TopologySpec
-from chaoslab.timeline import ErrorClass, SignalKind
+from chaoslab.timeline import ErrorClass, SignalKind, classify_status
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
@@ -56,14 +56,9 @@ def json_field(data: Any, path: str) -> Any:
 
 def http_outcome(status: int, body: bytes, probe: ProbeSpec) -> ErrorClass | None:
     """The outcome of an HTTP probe's answer (pure): None when healthy."""
-    if status != probe.expect_status:
-        if status == 429:
-            return ErrorClass.HTTP_429
-        if status >= 500:
-            return ErrorClass.HTTP_5XX
-        if status >= 400:
-            return ErrorClass.HTTP_4XX
-        return ErrorClass.CHECK
+    error = classify_status(status, (probe.expect_status,))
+    if error is not None:
+        return error
     if probe.json_field is not None:
         try:
             value = json_field(json.loads(body), probe.json_field)
