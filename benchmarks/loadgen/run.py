@@ -28,71 +28,20 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from benchmarks.peers import nginx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CONNECTIONS = 50
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-master_process off;
-error_log {dir}/error.log warn;
-pid {dir}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location / {{ return 200 "ok"; }}
-  }}
-}}
-"""
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def nginx() -> Iterator[tuple[str, int]]:
-    """nginx on core 0 in a temporary prefix; yields (url, pid) and ends it by PID."""
-    port = free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="chaoslab-bench-nginx-"))
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=tmp, port=port))
-    proc = subprocess.Popen(["taskset", "-c", "0", "nginx", "-p", str(tmp), "-c", str(conf)])
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("nginx did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/", proc.pid
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_child(cmd: list[str], timeout_s: float, env: dict[str, str] | None = None) -> tuple[str, float]:
@@ -198,7 +147,7 @@ def main() -> None:
             sys.exit(f"{tool} not found: apt-get install -y nginx-light wrk util-linux")
     os.chdir(ROOT)
     results: dict[str, Any] = {"max": {"chaoslab": [], "wrk": [], "locust": []}, "load_before": os.getloadavg()}
-    with nginx() as (url, nginx_pid):
+    with nginx(core=0) as (url, nginx_pid):
         # 1. max, interleaved rounds so that drift in the machine's load hits every tool alike. An
         # open-loop generator's ceiling is measured just above it (1.15 × a short overload run):
         # far above it, counting the requests it cannot send would eat into what it sends.

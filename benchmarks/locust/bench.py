@@ -23,18 +23,12 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.peers import nginx
 from chaoslab.locust.runner import LocustLoadGenerator
 from chaoslab.run.clock import RunClock
 from chaoslab.run.load import LoadGenerator
@@ -42,55 +36,6 @@ from chaoslab.run.recorder import Recorder
 from chaoslab.spec.experiment import LoadSpec
 
 WINDOW_S = 0.5
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-master_process off;
-error_log {dir}/error.log warn;
-pid {dir}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location / {{ return 200 "ok"; }}
-  }}
-}}
-"""
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def nginx() -> Iterator[str]:
-    """nginx in a temporary prefix; yields its URL and ends it by PID."""
-    port = free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="chaoslab-bench-nginx-"))
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=tmp, port=port))
-    proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(conf)])
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("nginx did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def steady_rate(recorder: Recorder, from_s: float, to_s: float) -> tuple[float, int]:
@@ -157,7 +102,7 @@ async def main() -> None:
     args = parser.parse_args()
     results: dict[str, list[dict[str, Any]]] = {"builtin": [], "locust-1": [], "locust-2": []}
     load_before = os.getloadavg()
-    with nginx() as url:
+    with nginx() as (url, _nginx_pid):
         for round_ in range(args.repeats):
             results["builtin"].append(await builtin(url, args.duration))
             results["locust-1"].append(await swarm(url, args.duration, 1, args.users))
