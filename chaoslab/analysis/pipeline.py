@@ -16,6 +16,7 @@ from chaoslab.analysis.health import health_string, min_samples_for, window_map
 from chaoslab.analysis.impact import earliest_impact_s, impact_of
 from chaoslab.analysis.model import Analysis, Band, BaselineStats, CascadeEntry, SignalImpact, rnd
 from chaoslab.analysis.recovery import Track, recovery_start
+from chaoslab.analysis.resources import judge_rss_growth
 from chaoslab.analysis.slo import judge_slos
 from chaoslab.analysis.verdict import decide
 from chaoslab.spec.experiment import ExperimentSpec
@@ -99,6 +100,12 @@ def analyse(
 
     slos, slo_warnings = judge_slos(steady.slos, windows, min_samples, frame)
     warnings.extend(slo_warnings)
+    if steady.max_rss_growth is not None:
+        rss_results, rss_warnings = judge_rss_growth(
+            timeline.resources, timeline.phase("baseline"), steady.max_rss_growth
+        )
+        slos = [*slos, *rss_results]
+        warnings.extend(rss_warnings)
     ordered = in_onset_order(cascade)
     verdict, reasons, exit_code = decide(
         cascade=ordered,

@@ -220,6 +220,9 @@ class SteadyStateSpec(BaseModel):
     band: BandSpec = BandSpec()
     bands: dict[str, BandSpec] = Field(default_factory=dict)
     slos: tuple[SloSpec, ...] = ()
+    max_rss_growth: Percent | None = None
+    """Leak check: each service's resident memory at the end of the run may exceed its level at
+    the end of the baseline by at most this much (judged like an SLO on ``resources:<service>``)."""
     sustained: Duration = 2.0
 
     @field_validator("window")
