@@ -13,6 +13,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chaoslab.run.profiles import Profile
+
 CONFIG_ENV = "CHAOSLAB_LOCUST_CONFIG"
 """Environment variable naming the JSON configuration file of a local master or worker."""
 
@@ -100,20 +102,8 @@ class SwarmConfig:
         return cls.from_data(json.loads(text))
 
     def multiplier_at(self, t_s: float) -> float:
-        """The profile's multiple of the base rate at run offset ``t_s`` (as :class:`Profile` computes it)."""
-        points = self.profile_points
-        if t_s < points[0][0]:
-            return points[0][1]
-        previous = points[0]
-        for point in points[1:]:
-            if t_s < point[0]:
-                if not self.profile_linear:
-                    return previous[1]
-                span = point[0] - previous[0]
-                frac = (t_s - previous[0]) / span if span > 0 else 1.0
-                return previous[1] + (point[1] - previous[1]) * frac
-            previous = point
-        return previous[1]
+        """The profile's multiple of the base rate at run offset ``t_s`` (computed by :class:`Profile`)."""
+        return Profile("locust", 1.0, self.profile_points, self.profile_linear).multiplier_at(t_s)
 
     def users_at(self, t_s: float) -> int | None:
         """How many users the swarm should run at run offset ``t_s``: ``users`` × the profile's multiple.
