@@ -140,7 +140,8 @@ class TestRemoteWorkers:
             cwd=tmp_path,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
-            env={k: v for k, v in os.environ.items() if k != "CHAOSLAB_LOCUST_CONFIG"},
+            # Locust saves the fetched locustfile in $TMPDIR and never removes it: keep it in tmp_path
+            env={**{k: v for k, v in os.environ.items() if k != "CHAOSLAB_LOCUST_CONFIG"}, "TMPDIR": str(tmp_path)},
         )
         try:
             await asyncio.wait_for(gen.started.wait(), STARTED_WITHIN_S)
