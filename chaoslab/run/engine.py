@@ -573,21 +573,29 @@ class _Run:
         return "reverted" if applied.revert_ok else "revert_failed"
 
 
+def _with_live_view(options: RunOptions) -> tuple[RunOptions, Any]:
+    """The options wired to a live view when one is asked for and none is given, and the view."""
+    if not options.live or options.on_state is not None:
+        return options, None
+    try:
+        view = importlib.import_module("chaoslab.report.live").LiveView()
+    except (ImportError, AttributeError):
+        return options, None
+    return RunOptions(**{**options.__dict__, "on_state": view.update}), view
+
+
+async def _execute(run: _Run, view: Any) -> RunResult:
+    if view is None:
+        return await run.execute()
+    with view:
+        return await run.execute()
+
+
 async def run_experiment(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
     """Run an experiment end to end; faults are reverted on every way out."""
     check_network_safety(experiment)
-    opts = options or RunOptions()
-    live_view: Any = None
-    if opts.live and opts.on_state is None:
-        try:
-            live_view = importlib.import_module("chaoslab.report.live").LiveView()
-        except (ImportError, AttributeError):
-            live_view = None
-    if live_view is not None:
-        with live_view:
-            run = _Run(experiment, RunOptions(**{**opts.__dict__, "on_state": live_view.update}))
-            return await run.execute()
-    return await _Run(experiment, opts).execute()
+    opts, view = _with_live_view(options or RunOptions())
+    return await _execute(_Run(experiment, opts), view)
 
 
 def run_experiment_sync(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
@@ -621,20 +629,11 @@ def run_experiment_sync(experiment: Experiment, options: RunOptions | None = Non
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
         try:
-            opts = options or RunOptions()
-            live_view: Any = None
-            if opts.live and opts.on_state is None:
-                with contextlib.suppress(ImportError, AttributeError):
-                    live_view = importlib.import_module("chaoslab.report.live").LiveView()
-            if live_view is not None:
-                opts = RunOptions(**{**opts.__dict__, "on_state": live_view.update})
             check_network_safety(experiment)
+            opts, view = _with_live_view(options or RunOptions())
             run = _Run(experiment, opts)
             holder["run"] = run
-            if live_view is not None:
-                with live_view:
-                    return await run.execute()
-            return await run.execute()
+            return await _execute(run, view)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
