@@ -26,6 +26,7 @@ import psutil
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from chaoslab.errors import HarnessError, SpecError
+from chaoslab.faults.resolve import matched_pids
 from chaoslab.log import get_logger
 from chaoslab.run.ledger import Ledger
 from chaoslab.spec.loading import resolve_runtime_refs
@@ -375,7 +376,7 @@ class Launcher:
         spec = self.topology.services.get(service)
         if spec is None or spec.process is None:
             return []
-        return find_external_pids(spec)
+        return matched_pids(spec)
 
     def is_supervised(self, service: str) -> bool:
         """Whether the launcher restarts the service when it dies."""
@@ -479,26 +480,6 @@ class Launcher:
         log.info(kind, message=message)
         if self.on_event is not None:
             self.on_event(kind, message, data)
-
-
-def find_external_pids(spec: ServiceSpec) -> list[int]:
-    """PIDs of an externally started service by its pidfile or exact command line (never a name match)."""
-    match = spec.process
-    if match is None:
-        return []
-    if match.pidfile is not None:
-        try:
-            pid = int(Path(match.pidfile).read_text().strip())
-        except (OSError, ValueError):
-            return []
-        return [pid] if psutil.pid_exists(pid) else []
-    wanted = list(match.cmdline)
-    found: list[int] = []
-    for proc in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if proc.info["cmdline"] == wanted:
-                found.append(proc.pid)
-    return found
 
 
 async def check_health(spec: ServiceSpec, pids: list[int]) -> bool:

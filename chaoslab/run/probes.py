@@ -24,11 +24,12 @@ import aiohttp
 import psutil
 
 from chaoslab.faults.base import ServiceControl
+from chaoslab.faults.resolve import matched_pids
 from chaoslab.run.clock import RunClock
 from chaoslab.run.load import classify_exception
 from chaoslab.run.recorder import Recorder
 from chaoslab.spec.loading import resolve_runtime_refs, runtime_refs
-from chaoslab.spec.topology import ContainerRef, ProbeSpec, ServiceSpec, TopologySpec
+from chaoslab.spec.topology import ContainerRef, ProbeSpec, TopologySpec
 from chaoslab.timeline import ErrorClass, SignalKind, classify_status
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
@@ -106,26 +107,6 @@ def _process_outcome(pids: list[int]) -> ErrorClass | None:
         if status in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD, psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP):
             return ErrorClass.CHECK
     return None
-
-
-def _pids_from_match(service: ServiceSpec) -> list[int]:
-    """PIDs of an externally started service from its ``process`` match (pidfile or exact command line)."""
-    match = service.process
-    if match is None:
-        return []
-    if match.pidfile is not None:
-        try:
-            with open(match.pidfile, encoding="utf-8") as handle:
-                pid = int(handle.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return []
-        return [pid] if psutil.pid_exists(pid) else []
-    wanted = list(match.cmdline)
-    out: list[int] = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if proc.info.get("cmdline") == wanted:
-            out.append(proc.pid)
-    return out
 
 
 class ProbeRunner:
@@ -252,7 +233,7 @@ class ProbeRunner:
         if self.services is not None:
             pids = self.services.pids(service)
         else:
-            pids = _pids_from_match(self.topology.services[service])
+            pids = matched_pids(self.topology.services[service])
         return _process_outcome(pids)
 
     async def _container(self, service: str) -> ErrorClass | None:
