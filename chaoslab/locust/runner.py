@@ -27,7 +27,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from chaoslab.locust.config import CONFIG_ENV, LINE_PREFIX, MixEntry, SwarmConfi
 from chaoslab.locust.locustfile_gen import mix_locustfile, plugin_locustfile
 from chaoslab.log import get_logger
 from chaoslab.run.clock import RunClock
+from chaoslab.run.launcher import free_port, process_identity
 from chaoslab.run.ledger import Ledger
 from chaoslab.run.profiles import Profile, profile_from_spec
 from chaoslab.run.recorder import Recorder
@@ -88,21 +88,6 @@ def _service_of(url: str) -> str | None:
         end = url.find("}")
         return url[len("${service:") : end] if end > 0 else None
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return float(psutil.Process(pid).create_time())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
 
 
 def mix_entries(mix: tuple[RequestSpec, ...], refs: Mapping[str, str]) -> tuple[MixEntry, ...]:
@@ -285,7 +270,7 @@ class LocustLoadGenerator:
                 )
             except OSError as exc:
                 raise HarnessError(f"cannot start locust {role}: {argv[0]}: {exc.strerror}") from None
-        created = _create_time(proc.pid)
+        created = process_identity(proc.pid)
         swarm = SwarmProcess(role, proc, created, log_path)
         self.processes.append(swarm)
         if self.ledger is not None:
@@ -322,7 +307,7 @@ class LocustLoadGenerator:
             config_path.write_text(self.config(start_s, end_s, extra).to_json(), encoding="utf-8")
             files = self._locustfiles(workdir)
             remote = self.settings.expect_workers is not None
-            self.master_port = self.settings.master_bind_port if remote else _free_port()
+            self.master_port = self.settings.master_bind_port if remote else free_port()
             master_cmd, worker_cmds = self.commands(files, self.master_port)
             env = {CONFIG_ENV: str(config_path)}
             await self.clock.sleep_until_offset(max(0.0, start_s - STARTUP_S))

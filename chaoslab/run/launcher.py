@@ -142,7 +142,7 @@ class Launcher:
                 raise HarnessError(f"Toxiproxy at {url} does not answer GET /version")
             self.toxiproxy_url = url
             return url
-        port = port or _free_port()
+        port = port or free_port()
         log_path = self.run_dir / "logs" / "toxiproxy.log"
         argv = [sys.executable, "-m", "chaoslab", "--quiet", "toxiproxy", "--host", "127.0.0.1", "--port", str(port)]
         proc = await self._spawn("toxiproxy", argv, log_path, env=None, cwd=None)
@@ -544,7 +544,8 @@ async def _toxiproxy_answers(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     import socket
 
     with socket.socket() as sock:
