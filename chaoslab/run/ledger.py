@@ -10,6 +10,7 @@ left behind. Entry types:
   each with the driver's record.
 - ``process`` / ``container`` / ``mount``: something the run started or mounted, and when it
   was stopped or removed.
+- ``toxiproxy``: the URL of the Toxiproxy server the run used (to remove its toxics).
 - ``end``: the run finished and cleaned up; nothing is left to roll back.
 """
 
@@ -89,6 +90,7 @@ class LedgerState:
     processes: dict[int, dict[str, Any]] = field(default_factory=dict)
     containers: dict[str, dict[str, Any]] = field(default_factory=dict)
     mounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    toxiproxy_url: str | None = None
     ended: bool = False
 
     @property
@@ -150,6 +152,8 @@ def read_ledger(path: Path) -> LedgerState:
             elif kind == "mount":
                 mpath = str(entry["path"])
                 state.mounts[mpath] = {**state.mounts.get(mpath, {}), **entry}
+            elif kind == "toxiproxy":
+                state.toxiproxy_url = entry.get("url")
             elif kind == "end":
                 state.ended = True
     return state

@@ -66,7 +66,6 @@ async def rollback_run(state: LedgerState, report: RollbackReport) -> None:
     topology: TopologySpec | None = None
     with contextlib.suppress(Exception):
         topology = TopologySpec.model_validate(state.header["topology"])
-    toxiproxy_url = _toxiproxy_url(state.path)
     for fault in state.pending_faults():
         what = f"revert {fault.label} ({fault.kind} on {fault.target})"
         if topology is None:
@@ -75,7 +74,7 @@ async def rollback_run(state: LedgerState, report: RollbackReport) -> None:
         ctx = FaultContext(
             topology=topology,
             run_id=run_id,
-            toxiproxy_url=toxiproxy_url,
+            toxiproxy_url=state.toxiproxy_url,
             services=None,
             refs=dict(state.header.get("refs") or {}),
             run_dir=state.header.get("run_dir"),
@@ -117,31 +116,15 @@ async def rollback_run(state: LedgerState, report: RollbackReport) -> None:
         ledger.close(remove=True)
 
 
-def _toxiproxy_url(path: Path) -> str | None:
-    import json
-
-    url = None
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if entry.get("type") == "toxiproxy":
-                    url = entry.get("url")
-    return url
-
-
 def _remove_container(container_id: str) -> tuple[bool, str]:
     try:
-        import docker
-        from docker.errors import NotFound
+        from chaoslab.run.containers import ContainerBackend
 
-        client = docker.from_env()
+        backend = ContainerBackend()
         try:
-            client.containers.get(container_id).remove(force=True)
-        except NotFound:
-            pass
+            backend.stop_and_remove(container_id)
         finally:
-            client.close()
+            backend.close()
     except Exception as exc:
         return False, str(exc)
     return True, ""
