@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,18 +148,14 @@ class Launcher:
         proc = await self._spawn("toxiproxy", argv, log_path, env=None, cwd=None)
         self._toxiproxy_proc = proc
         url = f"http://127.0.0.1:{port}"
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_delay(20), wait=wait_fixed(0.1), retry=retry_if_result(lambda ok: not ok)
-            ):
-                with attempt:
-                    if proc.returncode is not None:
-                        raise HarnessError(f"embedded Toxiproxy exited: {_tail(log_path)}")
-                    ok = await _toxiproxy_answers(url)
-                if not attempt.retry_state.outcome or not attempt.retry_state.outcome.failed:
-                    attempt.retry_state.set_result(ok)
-        except RetryError:
-            raise HarnessError(f"embedded Toxiproxy did not answer on {url}: {_tail(log_path)}") from None
+
+        async def answers() -> bool:
+            if proc.returncode is not None:
+                raise HarnessError(f"embedded Toxiproxy exited: {_tail(log_path)}")
+            return await _toxiproxy_answers(url)
+
+        if not await _wait_until(answers, 20.0):
+            raise HarnessError(f"embedded Toxiproxy did not answer on {url}: {_tail(log_path)}")
         self.toxiproxy_url = url
         return url
 
@@ -338,27 +334,19 @@ class Launcher:
         managed = self.managed.get(name)
         spec = self.topology.services[name]
         limit = timeout_s if timeout_s is not None else spec.launch.ready_timeout
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_delay(limit), wait=wait_fixed(0.1), retry=retry_if_result(lambda ok: not ok)
-            ):
-                with attempt:
-                    if (
-                        managed is not None
-                        and managed.process is not None
-                        and managed.process.returncode is not None
-                        and spec.launch.restart == "no"
-                    ):
-                        raise HarnessError(
-                            f"service {name} exited during start-up "
-                            f"({_describe_exit(managed.process.returncode)}): {_tail(managed.log_path)}"
-                        )
-                    ok = await check_health(spec, self.pids(name))
-                if not attempt.retry_state.outcome or not attempt.retry_state.outcome.failed:
-                    attempt.retry_state.set_result(ok)
-        except RetryError:
+
+        async def healthy() -> bool:
+            process = managed.process if managed is not None else None
+            if process is not None and process.returncode is not None and spec.launch.restart == "no":
+                raise HarnessError(
+                    f"service {name} exited during start-up "
+                    f"({_describe_exit(process.returncode)}): {_tail(managed.log_path if managed else None)}"
+                )
+            return await check_health(spec, self.pids(name))
+
+        if not await _wait_until(healthy, limit):
             where = f": {_tail(managed.log_path)}" if managed and managed.log_path else ""
-            raise HarnessError(f"service {name} was not healthy within {limit:g}s{where}") from None
+            raise HarnessError(f"service {name} was not healthy within {limit:g}s{where}")
 
     # ------------------------------------------------------------------ ServiceControl
 
@@ -533,6 +521,21 @@ async def _prepare_database(admin_dsn: str, seed: str | None) -> None:
     if seed == "demo":
         seed_demo = importlib.import_module("chaoslab.demo.seed").seed_demo
         await seed_demo(admin_dsn.rsplit("/", 1)[0].replace("postgres@", "chaoslab@") + "/chaoslab")
+
+
+async def _wait_until(check: Callable[[], Awaitable[bool]], limit_s: float) -> bool:
+    """Poll ``check`` every 100 ms: True once it says so, False after ``limit_s``; its errors propagate."""
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(limit_s), wait=wait_fixed(0.1), retry=retry_if_result(lambda ok: not ok)
+        ):
+            with attempt:
+                ok = await check()
+            if attempt.retry_state.outcome is None or not attempt.retry_state.outcome.failed:
+                attempt.retry_state.set_result(ok)
+    except RetryError:
+        return False
+    return True
 
 
 async def _toxiproxy_answers(url: str) -> bool:
