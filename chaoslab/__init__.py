@@ -19,10 +19,10 @@ from chaoslab.errors import (
     SafetyError,
     SpecError,
 )
+from chaoslab.model.experiment import ExperimentSpec
+from chaoslab.model.loading import Experiment, load_experiment, load_topology
+from chaoslab.model.topology import TopologySpec
 from chaoslab.plan import Plan, build_plan, render_plan
-from chaoslab.spec.experiment import ExperimentSpec
-from chaoslab.spec.loading import Experiment, load_experiment, load_topology
-from chaoslab.spec.topology import TopologySpec
 from chaoslab.timeline import Timeline
 
 __all__ = [

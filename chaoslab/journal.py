@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from chaoslab import __version__
 from chaoslab.errors import SpecError
-from chaoslab.spec.experiment import ExperimentSpec
+from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.timeline import Timeline
 
 SCHEMA_VERSION = 1

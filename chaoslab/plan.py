@@ -10,8 +10,8 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from chaoslab.spec.faults import FaultBase
-from chaoslab.spec.loading import Experiment, resolve_known_refs, runtime_refs
+from chaoslab.model.faults import FaultBase
+from chaoslab.model.loading import Experiment, resolve_known_refs, runtime_refs
 from chaoslab.units import format_duration
 
 PHASE_NAMES = ("warmup", "baseline", "fault", "recovery")

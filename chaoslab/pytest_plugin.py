@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from chaoslab.model.loading import Experiment
     from chaoslab.report.model import CascadeEntry
-    from chaoslab.spec.loading import Experiment
 
 DEFAULT_REPORT_DIR = "chaoslab-reports/pytest"
 _RESULTS_KEY = pytest.StashKey[list[tuple[str, "ChaosResult"]]]()
@@ -282,7 +282,7 @@ class ChaosRunner:
 
     def load(self, experiment: str | Path | Experiment, overrides: Mapping[str, Any] | None, quick: bool) -> Experiment:
         """Load (or reload with overrides) the experiment."""
-        from chaoslab.spec.loading import Experiment, load_experiment
+        from chaoslab.model.loading import Experiment, load_experiment
 
         if isinstance(experiment, Experiment):
             if not overrides and experiment.quick == quick:
@@ -300,7 +300,7 @@ class ChaosRunner:
         quick: bool | None = None,
     ) -> ChaosResult:
         """Run ``experiment`` (a name, a path or an Experiment) and return its result."""
-        from chaoslab.spec.loading import Experiment
+        from chaoslab.model.loading import Experiment
 
         merged = {**dict(self.marker_kwargs.get("overrides") or {}), **dict(overrides or {})}
         if quick is None:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
-from chaoslab.spec.experiment import ExperimentSpec
-from chaoslab.spec.faults import FaultBase
+from chaoslab.model.experiment import ExperimentSpec
+from chaoslab.model.faults import FaultBase
 from chaoslab.timeline import FaultRecord, PhaseSpan, Signal, SignalKind, Timeline, WindowStats
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
 
 
 class FakeClock:
-    """A :class:`chaoslab.run.clock.Clock` whose time moves only when told to (or, with
+    """A :class:`chaoslab.clock.Clock` whose time moves only when told to (or, with
     ``autojump``, as soon as every task is waiting on it). Nothing sleeps for real.
 
     Autojump moves time to the earliest deadline after ``idle_passes`` turns of the event loop

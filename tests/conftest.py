@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chaoslab.demo.postgres import PostgresServer
+from chaoslab.system.postgres import PostgresServer
 
 pytest_plugins = ["tests.fixtures_docker"]
 

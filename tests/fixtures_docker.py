@@ -38,7 +38,7 @@ def _require(condition: bool, reason: str) -> None:
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[Any]:
     """A docker SDK client to the engine scripts/test (or scripts/docker-engine start) started."""
-    from chaoslab.run.containers import connect, engine_reachable
+    from chaoslab.system.containers import connect, engine_reachable
 
     problem = engine_reachable()  # the engine may simply not be running outside CI
     _require(problem is None, f"no Docker engine (start one with scripts/docker-engine start): {problem}")
@@ -50,7 +50,7 @@ def docker_client() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def local_image(docker_client: Any) -> str:
     """The local base image (built once per session when missing); its name."""
-    from chaoslab.run.containers import LOCAL_IMAGE, ContainerBackend
+    from chaoslab.system.containers import LOCAL_IMAGE, ContainerBackend
 
     _require(shutil.which("busybox") is not None, "busybox not installed (apt-get install busybox-static)")
     ContainerBackend(docker_client).ensure_image(LOCAL_IMAGE)
@@ -85,8 +85,8 @@ def http_container(docker_client: Any, local_image: str) -> Iterator[StartContai
     waits until it answers, and returns its docker ``Container``; every container is removed at
     teardown.
     """
-    from chaoslab.run.containers import ContainerBackend
-    from chaoslab.spec.topology import ServiceSpec
+    from chaoslab.model.topology import ServiceSpec
+    from chaoslab.system.containers import ContainerBackend
 
     backend = ContainerBackend(docker_client)
     started: list[str] = []

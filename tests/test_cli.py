@@ -13,7 +13,7 @@ import pytest
 
 from chaoslab import __version__
 from chaoslab.cli import COMMANDS, main
-from tests.spec.conftest import SHOP, TINY
+from tests.model.conftest import SHOP, TINY
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "experiments").glob("*.yaml"))

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from chaoslab.cli import main
 from chaoslab.errors import SpecError
-from chaoslab.gameday.plan import GameDayPlan, load_plan, load_steps, runbook_summary
+from chaoslab.gameday.agenda import GameDayPlan, load_plan, load_steps, runbook_summary
 from chaoslab.gameday.report import all_notes, render_gameday_html, render_gameday_markdown, worst_exit_code
 from chaoslab.gameday.session import GameDay, SessionOptions
 from chaoslab.report.sample import sample_journal

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from chaoslab.model.loading import Experiment, load_experiment, resolve_known_refs
 from chaoslab.plan import Plan, build_plan, render_plan
-from chaoslab.spec.loading import Experiment, load_experiment, resolve_known_refs
-from tests.spec.conftest import SHOP, TINY
+from tests.model.conftest import SHOP, TINY
 
 TWO_FAULTS = TINY.replace("    latency: 100ms\n", "    latency: 100ms\n    start: 1s\n    duration: 2s\n") + (
     "  - {kind: process_kill, target: api}\n"

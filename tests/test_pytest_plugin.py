@@ -130,7 +130,7 @@ class TestChaoslabRunFixture:
                 assert result.passed, result.summary()
 
             def test_loaded_experiment(chaoslab_run, seen):
-                from chaoslab.spec.loading import load_experiment
+                from chaoslab.model.loading import load_experiment
 
                 exp = load_experiment(EXP, quick=True)
                 chaoslab_run(exp)

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
+from chaoslab.clock import RunClock
 from chaoslab.faults.base import FaultContext
-from chaoslab.run.clock import RunClock
-from chaoslab.spec.topology import TopologySpec
+from chaoslab.model.topology import TopologySpec
 from chaoslab.testing import FakeClock, FakeFaultDriver, TimelineBuilder, experiment_spec, signal_windows
 from chaoslab.timeline import SignalKind, Timeline
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from chaoslab.faults.base import FaultContext
 from chaoslab.faults.container import ContainerDriver
-from chaoslab.run.containers import LOCAL_IMAGE, ContainerBackend
-from chaoslab.spec.faults import ContainerKillFault
-from chaoslab.spec.topology import ServiceSpec, TopologySpec
+from chaoslab.model.faults import ContainerKillFault
+from chaoslab.model.topology import ServiceSpec, TopologySpec
+from chaoslab.system.containers import LOCAL_IMAGE, ContainerBackend
 from tests.conftest import free_port
 from tests.fixtures_docker import HTTP_SERVER_CODE
 

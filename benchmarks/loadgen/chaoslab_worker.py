@@ -13,11 +13,11 @@ from typing import Any
 
 import uvloop
 
-from chaoslab.run.clock import RunClock
-from chaoslab.run.histogram import LatencyHistogram
-from chaoslab.run.load import LoadGenerator
-from chaoslab.run.recorder import Recorder
-from chaoslab.spec.experiment import LoadSpec
+from chaoslab.clock import RunClock
+from chaoslab.load.generator import LoadGenerator
+from chaoslab.load.histogram import LatencyHistogram
+from chaoslab.load.recorder import Recorder
+from chaoslab.model.experiment import LoadSpec
 from chaoslab.timeline import ErrorClass, SignalKind
 
 

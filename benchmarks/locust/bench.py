@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.peers import nginx
-from chaoslab.locust.runner import LocustLoadGenerator
-from chaoslab.run.clock import RunClock
-from chaoslab.run.load import LoadGenerator
-from chaoslab.run.recorder import Recorder
-from chaoslab.spec.experiment import LoadSpec
+from chaoslab.clock import RunClock
+from chaoslab.load.generator import LoadGenerator
+from chaoslab.load.locust.runner import LocustLoadGenerator
+from chaoslab.load.recorder import Recorder
+from chaoslab.model.experiment import LoadSpec
 
 WINDOW_S = 0.5
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
 from chaoslab.analysis.model import Band, BandSource, BaselineStats, rnd
-from chaoslab.spec.experiment import BandSpec, SteadyStateSpec
+from chaoslab.model.experiment import BandSpec, SteadyStateSpec
 
 
 def band_spec_for(signal: str, steady: SteadyStateSpec) -> tuple[BandSpec, bool]:

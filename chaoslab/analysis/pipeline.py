@@ -19,7 +19,7 @@ from chaoslab.analysis.recovery import Track, recovery_start
 from chaoslab.analysis.resources import judge_rss_growth
 from chaoslab.analysis.slo import judge_slos
 from chaoslab.analysis.verdict import decide
-from chaoslab.spec.experiment import ExperimentSpec
+from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.timeline import Signal, SignalKind, Timeline
 
 

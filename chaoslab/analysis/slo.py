@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from chaoslab.analysis.frame import RunFrame
 from chaoslab.analysis.health import has_data
 from chaoslab.analysis.model import SloResult
-from chaoslab.spec.experiment import SloSpec
+from chaoslab.model.experiment import SloSpec
 from chaoslab.timeline import WindowStats
 from chaoslab.units import format_duration
 

@@ -32,7 +32,7 @@ from typing import Any
 import click
 
 from chaoslab.errors import ExitCode, HarnessError, SpecError
-from chaoslab.spec.loading import load_topology, parse_overrides, runtime_refs
+from chaoslab.model.loading import load_topology, parse_overrides, runtime_refs
 
 UP_TIMEOUT_S = 120.0
 DOWN_TIMEOUT_S = 40.0
@@ -160,9 +160,9 @@ async def _supervise(topology_ref: str, values: dict[str, Any]) -> None:
     """Launch everything, record the state, wait for SIGTERM/SIGINT, stop everything."""
     import psutil
 
-    from chaoslab.run.launcher import Launcher, process_identity
     from chaoslab.run.ledger import Ledger
     from chaoslab.run.notes import state_dir
+    from chaoslab.system.launcher import Launcher, process_identity
 
     topology = load_topology(topology_ref, overrides=values)
     run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
@@ -219,7 +219,7 @@ async def _supervise(topology_ref: str, values: dict[str, Any]) -> None:
 @demo_group.command("down")
 def down_command() -> None:
     """Stop the demo started by `chaoslab demo up` (exactly the recorded PIDs)."""
-    from chaoslab.run.launcher import stop_pid
+    from chaoslab.system.launcher import stop_pid
 
     state = DemoState.read(state_file())
     if state is None:

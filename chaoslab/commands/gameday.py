@@ -20,7 +20,7 @@ from chaoslab.errors import SpecError
 @click.option("--no-live", is_flag=True, help="No live view (off anyway when stdout is not a terminal).")
 def gameday_command(plan_path: Path, yes: bool, out_dir: Path | None, quick: bool | None, no_live: bool) -> None:
     """Run the game day in PLAN: brief, wait for go, run with live notes and abort, write one report."""
-    from chaoslab.gameday.plan import load_plan, load_steps
+    from chaoslab.gameday.agenda import load_plan, load_steps
     from chaoslab.gameday.session import AutoLeader, GameDay, PromptLeader, SessionOptions, default_out_dir
 
     plan = load_plan(plan_path)

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from chaoslab.commands.spec import quick_option, set_option
+from chaoslab.model.loading import load_experiment, parse_overrides
 from chaoslab.plan import build_plan, render_plan
 from chaoslab.run.safety import check_network_safety
-from chaoslab.spec.loading import load_experiment, parse_overrides
 
 
 @click.command("run")

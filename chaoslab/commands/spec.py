@@ -9,8 +9,7 @@ import click
 
 from chaoslab.errors import ExitCode, SpecError
 from chaoslab.log import get_logger
-from chaoslab.plan import build_plan, render_plan
-from chaoslab.spec.loading import (
+from chaoslab.model.loading import (
     Experiment,
     experiment_search_dirs,
     load_experiment,
@@ -18,7 +17,8 @@ from chaoslab.spec.loading import (
     parse_overrides,
     read_document,
 )
-from chaoslab.spec.schema import experiment_json_schema, topology_json_schema
+from chaoslab.model.schema import experiment_json_schema, topology_json_schema
+from chaoslab.plan import build_plan, render_plan
 
 set_option = click.option(
     "--set",

@@ -8,7 +8,7 @@ from chaoslab.errors import FaultError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord, ServiceControl
 
 DRIVER_MODULES: dict[str, str] = {
-    "toxiproxy": "chaoslab.faults.toxics:ToxiproxyDriver",
+    "toxiproxy": "chaoslab.faults.toxiproxy:ToxiproxyDriver",
     "process": "chaoslab.faults.process:ProcessDriver",
     "container": "chaoslab.faults.container:ContainerDriver",
     "pool": "chaoslab.faults.pool:PoolDriver",

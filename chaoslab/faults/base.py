@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from chaoslab.spec.faults import FaultBase
-from chaoslab.spec.topology import TopologySpec
+from chaoslab.model.faults import FaultBase
+from chaoslab.model.topology import TopologySpec
 
 LedgerRecord = dict[str, Any]
 """JSON-serialisable data that identifies exactly what a fault changed."""

@@ -30,14 +30,14 @@ from docker.models.containers import Container
 
 from chaoslab.errors import FaultError, RevertError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
-from chaoslab.run.containers import ContainerBackend, connect, container_name
-from chaoslab.spec.faults import (
+from chaoslab.model.faults import (
     ContainerKillFault,
     ContainerPauseFault,
     ContainerRestartFault,
     ContainerStopFault,
     FaultBase,
 )
+from chaoslab.system.containers import ContainerBackend, connect, container_name
 
 POLICY_WAIT_S = 20.0
 """How long revert waits for a restart policy to bring a killed container back before starting it."""

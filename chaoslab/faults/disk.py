@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from chaoslab.errors import FaultError, RevertError, SafetyError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
 from chaoslab.faults.resolve import run_label, service_spec, with_refs
-from chaoslab.spec.faults import DiskFillFault, FaultBase
+from chaoslab.model.faults import DiskFillFault, FaultBase
 
 FILL_DIR_PREFIX = ".chaoslab-fill-"
 # One file per GiB keeps every file size far from any filesystem's per-file limit.

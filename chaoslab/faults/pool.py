@@ -30,7 +30,7 @@ import psutil
 from chaoslab.errors import FaultError, RevertError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
 from chaoslab.faults.resolve import run_label, service_spec, with_refs
-from chaoslab.spec.faults import FaultBase, HttpConnectionHoldFault, PoolExhaustionFault
+from chaoslab.model.faults import FaultBase, HttpConnectionHoldFault, PoolExhaustionFault
 
 # PostgreSQL truncates identifiers (application_name included) to NAMEDATALEN − 1 bytes.
 PG_NAME_MAX = 63

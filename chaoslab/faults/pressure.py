@@ -37,7 +37,7 @@ import psutil
 from chaoslab.errors import FaultError, RevertError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
 from chaoslab.faults.container import ContainerDriver, ContainerState
-from chaoslab.spec.faults import CpuPressureFault, FaultBase, MemoryPressureFault
+from chaoslab.model.faults import CpuPressureFault, FaultBase, MemoryPressureFault
 
 DEFAULT_MAX_LIFETIME_S = 3600.0
 """Hard lifetime of a burner whose fault has no duration (the run reverts it long before)."""
@@ -186,7 +186,7 @@ class PressureDriver(FaultDriver):
     def client(self) -> docker.DockerClient:
         """The engine client, connected on first use (host pressure never needs one)."""
         if self._client is None:
-            from chaoslab.run.containers import connect
+            from chaoslab.system.containers import connect
 
             self._client = connect()
         return self._client

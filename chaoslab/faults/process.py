@@ -32,7 +32,7 @@ from chaoslab.faults.resolve import (
     service_pids,
     service_spec,
 )
-from chaoslab.spec.faults import FaultBase, ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
+from chaoslab.model.faults import FaultBase, ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
 
 # How long a revert of a kill waits for an outside supervisor (systemd, a container runtime)
 # to bring back a service that chaoslab cannot start itself.

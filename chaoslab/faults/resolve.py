@@ -16,8 +16,8 @@ import psutil
 
 from chaoslab.errors import FaultError, SafetyError
 from chaoslab.faults.base import FaultContext
-from chaoslab.spec.loading import resolve_runtime_refs
-from chaoslab.spec.topology import LinkSpec, ServiceSpec
+from chaoslab.model.loading import resolve_runtime_refs
+from chaoslab.model.topology import LinkSpec, ServiceSpec
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 # Start times from psutil are floats rounded to clock ticks; two reads of the same process agree

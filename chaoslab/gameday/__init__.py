@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaoslab.gameday.plan import GameDayPlan, GameDayStep, load_plan, load_steps, runbook_summary
+from chaoslab.gameday.agenda import GameDayPlan, GameDayStep, load_plan, load_steps, runbook_summary
 from chaoslab.gameday.report import render_gameday_html, render_gameday_markdown, review_markdown
 
 __all__ = [

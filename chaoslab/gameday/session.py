@@ -1,6 +1,6 @@
 """Running a game day: brief the room, wait for the leader's go, run with the live view, collect notes.
 
-The thin I/O shell around :mod:`chaoslab.gameday.plan` and :mod:`chaoslab.gameday.report`.
+The thin I/O shell around :mod:`chaoslab.gameday.agenda` and :mod:`chaoslab.gameday.report`.
 Between runs the session announces its own notes file in ``.chaoslab/active-run.json`` so
 ``chaoslab note`` always lands somewhere; during a run the engine announces the run's file.
 """
@@ -26,11 +26,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from chaoslab.gameday.plan import GameDayPlan, GameDayStep, describe_runbook
+from chaoslab.gameday.agenda import GameDayPlan, GameDayStep, describe_runbook
 from chaoslab.gameday.report import render_gameday_html, render_gameday_markdown, worst_exit_code
+from chaoslab.model.loading import Experiment
 from chaoslab.plan import build_plan, render_plan
 from chaoslab.run.notes import active_run_file, append_note, read_notes, state_dir
-from chaoslab.spec.loading import Experiment
 
 
 class Decision(StrEnum):
@@ -252,7 +252,7 @@ class GameDay:
         return journal
 
     async def _run_async(self, experiment: Experiment, run_dir: Path) -> Any:
-        from chaoslab.report.live import LiveView
+        from chaoslab.report.live_view import LiveView
         from chaoslab.run.engine import RunOptions, run_experiment
 
         loop = asyncio.get_running_loop()

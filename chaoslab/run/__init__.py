@@ -1,1 +1,1 @@
-"""The run: orchestrator, launcher, load generator, probes, recorder, ledger (all I/O lives here)."""
+"""The run: the engine, the ledger and rollback, abort rules, safety checks and notes."""

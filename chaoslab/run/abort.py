@@ -11,7 +11,7 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from chaoslab.spec.experiment import AbortSpec, ErrorRateAbort, HostDiskAbort, UnhealthyAbort
+from chaoslab.model.experiment import AbortSpec, ErrorRateAbort, HostDiskAbort, UnhealthyAbort
 from chaoslab.units import format_duration
 
 

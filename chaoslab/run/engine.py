@@ -2,7 +2,7 @@
 
 launch → warm-up → baseline → fault on → fault off → recovery watch → stop → analyse → report.
 
-Load, probes and fault actions share one monotonic clock (:class:`~chaoslab.run.clock.RunClock`,
+Load, probes and fault actions share one monotonic clock (:class:`~chaoslab.clock.RunClock`,
 t0 = start of the warm-up). Every fault is written to the ledger before it is applied and
 reverted on every way out: success, verdict failure, exceptions, abort conditions, SIGINT,
 SIGTERM and cancellation; a second Ctrl-C while reverting does not skip the revert. What a
@@ -30,20 +30,20 @@ from typing import Any
 
 import psutil
 
+from chaoslab.clock import RunClock
 from chaoslab.errors import AbortError, ChaoslabError, ExitCode, FaultError, HarnessError
 from chaoslab.faults import FaultContext, FaultDriver, LedgerRecord, driver_for
 from chaoslab.journal import build_journal, write_journal
 from chaoslab.log import get_logger
+from chaoslab.model.experiment import HostDiskAbort
+from chaoslab.model.loading import Experiment, runtime_refs
 from chaoslab.plan import Plan, PlannedFault, build_plan
+from chaoslab.report.live_state import FaultState, LiveState
 from chaoslab.run.abort import AbortMonitor
-from chaoslab.run.clock import RunClock
-from chaoslab.run.launcher import Launcher
 from chaoslab.run.ledger import Ledger
-from chaoslab.run.live import FaultState, LiveState
 from chaoslab.run.notes import active_run_file, read_notes, state_dir
 from chaoslab.run.safety import check_network_safety
-from chaoslab.spec.experiment import HostDiskAbort
-from chaoslab.spec.loading import Experiment, runtime_refs
+from chaoslab.system.launcher import Launcher
 from chaoslab.timeline import Event, FaultRecord, PhaseSpan, Signal, Timeline
 
 log = get_logger("engine")
@@ -214,10 +214,10 @@ class _Run:
         await self._timed_phases()
 
     async def _timed_phases(self) -> None:
-        recorder_mod = importlib.import_module("chaoslab.run.recorder")
-        load_mod = importlib.import_module("chaoslab.run.load")
-        probes_mod = importlib.import_module("chaoslab.run.probes")
-        resources_mod = importlib.import_module("chaoslab.run.resources")
+        recorder_mod = importlib.import_module("chaoslab.load.recorder")
+        load_mod = importlib.import_module("chaoslab.load.generator")
+        probes_mod = importlib.import_module("chaoslab.system.probes")
+        resources_mod = importlib.import_module("chaoslab.system.resources")
         assert self.launcher is not None
         self.clock = RunClock()
         self.t0_wall = time.time()
@@ -225,8 +225,8 @@ class _Run:
         self.recorder = recorder_mod.Recorder(window_s, self.clock)
         seed = self.options.seed or self.spec.load.seed
         if self.spec.load.engine == "locust":
-            # a Locust swarm in its own processes (chaoslab.locust.runner), with the same interface
-            self.load = importlib.import_module("chaoslab.locust.runner").LocustLoadGenerator(
+            # a Locust swarm in its own processes (chaoslab.load.locust.runner), with the same interface
+            self.load = importlib.import_module("chaoslab.load.locust.runner").LocustLoadGenerator(
                 self.spec.load,
                 self.refs,
                 self.recorder,
@@ -513,7 +513,7 @@ class _Run:
 
     def _load_profile(self, timeline: Timeline) -> list[list[float]]:
         try:
-            profiles = importlib.import_module("chaoslab.run.profiles")
+            profiles = importlib.import_module("chaoslab.load.profiles")
             rate_fn = profiles.rate_function(self.spec.load)
         except (ImportError, AttributeError):
             return []
@@ -578,7 +578,7 @@ def _with_live_view(options: RunOptions) -> tuple[RunOptions, Any]:
     if not options.live or options.on_state is not None:
         return options, None
     try:
-        view = importlib.import_module("chaoslab.report.live").LiveView()
+        view = importlib.import_module("chaoslab.report.live_view").LiveView()
     except (ImportError, AttributeError):
         return options, None
     return RunOptions(**{**options.__dict__, "on_state": view.update}), view

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaoslab.faults import FaultContext, driver_for
-from chaoslab.run.launcher import stop_pid
+from chaoslab.model.topology import TopologySpec
 from chaoslab.run.ledger import Ledger, LedgerState, iter_ledgers
-from chaoslab.spec.topology import TopologySpec
+from chaoslab.system.launcher import stop_pid
 
 
 @dataclass
@@ -118,7 +118,7 @@ async def rollback_run(state: LedgerState, report: RollbackReport) -> None:
 
 def _remove_container(container_id: str) -> tuple[bool, str]:
     try:
-        from chaoslab.run.containers import ContainerBackend
+        from chaoslab.system.containers import ContainerBackend
 
         backend = ContainerBackend()
         try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from chaoslab.errors import SafetyError
-from chaoslab.spec.loading import Experiment, resolve_runtime_refs, runtime_refs
-from chaoslab.spec.topology import is_loopback
+from chaoslab.model.loading import Experiment, resolve_runtime_refs, runtime_refs
+from chaoslab.model.topology import is_loopback
 
 _HINT = "set allow_non_loopback: true in the topology to allow it"
 

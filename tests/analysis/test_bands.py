@@ -6,7 +6,7 @@ from typing import Any
 
 from chaoslab.analysis.bands import band_for
 from chaoslab.analysis.model import BandSource, BaselineStats
-from chaoslab.spec.experiment import SteadyStateSpec
+from chaoslab.model.experiment import SteadyStateSpec
 
 
 def baseline(p95_ms: float | None, error_rate: float | None = 0.0) -> BaselineStats:

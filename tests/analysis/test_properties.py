@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chaoslab.analysis import Analysis, Verdict, analyse, exit_code_for
-from chaoslab.spec.experiment import ExperimentSpec
+from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.testing import TimelineBuilder, experiment_spec, signal_windows
 from chaoslab.timeline import Timeline
 

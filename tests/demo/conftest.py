@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from chaoslab.demo.postgres import PostgresServer
 from chaoslab.demo.seed import seed_demo
+from chaoslab.system.postgres import PostgresServer
 
 Serve = Callable[[web.Application], Awaitable[str]]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaoslab.spec.loading import load_experiment, load_topology
+from chaoslab.model.loading import load_experiment, load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chaoslab.spec.loading import load_experiment
+from chaoslab.model.loading import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = (

@@ -14,13 +14,13 @@ from chaoslab.errors import FaultError
 from chaoslab.faults import driver_for
 from chaoslab.faults.base import FaultContext
 from chaoslab.faults.container import ContainerDriver, restart_policy_of, state_of, still_wrong
-from chaoslab.spec.faults import (
+from chaoslab.model.faults import (
     ContainerKillFault,
     ContainerPauseFault,
     ContainerRestartFault,
     ContainerStopFault,
 )
-from chaoslab.spec.topology import TopologySpec
+from chaoslab.model.topology import TopologySpec
 from tests.conftest import free_port
 from tests.fixtures_docker import wait_http
 

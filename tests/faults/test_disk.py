@@ -14,8 +14,8 @@ import pytest
 from chaoslab.errors import RevertError, SafetyError
 from chaoslab.faults import FaultContext, driver_for
 from chaoslab.faults.disk import FsUsage, bytes_to_fill
-from chaoslab.spec.faults import DiskFillFault
-from chaoslab.spec.topology import ServiceSpec, TopologySpec
+from chaoslab.model.faults import DiskFillFault
+from chaoslab.model.topology import ServiceSpec, TopologySpec
 from tests.conftest import require
 
 MIB = 1024 * 1024

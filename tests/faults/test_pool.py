@@ -17,13 +17,13 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from chaoslab.demo.postgres import PostgresServer
 from chaoslab.errors import FaultError
 from chaoslab.faults import FaultContext, driver_for
 from chaoslab.faults import pool as pool_module
 from chaoslab.faults.pool import ResponseHead, slots_to_take
-from chaoslab.spec.faults import HttpConnectionHoldFault, PoolExhaustionFault
-from chaoslab.spec.topology import ServiceSpec, TopologySpec
+from chaoslab.model.faults import HttpConnectionHoldFault, PoolExhaustionFault
+from chaoslab.model.topology import ServiceSpec, TopologySpec
+from chaoslab.system.postgres import PostgresServer
 from tests.conftest import free_port
 from tests.faults.services import http_server_command, wait_accepting
 
@@ -167,8 +167,8 @@ class TestPoolExhaustion:
             f"""
             import asyncio, json, time
             from chaoslab.faults import FaultContext, driver_for
-            from chaoslab.spec.faults import PoolExhaustionFault
-            from chaoslab.spec.topology import ServiceSpec, TopologySpec
+            from chaoslab.model.faults import PoolExhaustionFault
+            from chaoslab.model.topology import ServiceSpec, TopologySpec
             topo = TopologySpec(name="t", services={{"db": ServiceSpec(dsn={dsn!r})}})
             ctx = FaultContext(topology=topo, run_id="pool3")
             fault = PoolExhaustionFault(kind="pool_exhaustion", target="db", connections=5, sleep=True)

@@ -24,8 +24,8 @@ from chaoslab.faults.pressure import (
     check_memory_fits,
     demux_text,
 )
-from chaoslab.spec.faults import CpuPressureFault, MemoryPressureFault
-from chaoslab.spec.topology import TopologySpec
+from chaoslab.model.faults import CpuPressureFault, MemoryPressureFault
+from chaoslab.model.topology import TopologySpec
 from tests.conftest import free_port
 
 MIB = 1024 * 1024
@@ -171,8 +171,8 @@ CHILD_SCRIPT = """
 import asyncio, json, sys
 from chaoslab.faults.base import FaultContext
 from chaoslab.faults.pressure import PressureDriver
-from chaoslab.spec.faults import CpuPressureFault
-from chaoslab.spec.topology import TopologySpec
+from chaoslab.model.faults import CpuPressureFault
+from chaoslab.model.topology import TopologySpec
 
 async def main():
     target, name = sys.argv[1], sys.argv[2]

@@ -21,8 +21,8 @@ import pytest
 from chaoslab.errors import FaultError, RevertError, SafetyError
 from chaoslab.faults import FaultContext, driver_for
 from chaoslab.faults.process import ProcessDriver
-from chaoslab.spec.faults import ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
-from chaoslab.spec.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
+from chaoslab.model.faults import ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
+from chaoslab.model.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
 from tests.conftest import free_port
 from tests.faults.services import LocalServices, accepts, http_server_command, wait_accepting
 
@@ -117,8 +117,8 @@ class TestProcessFreeze:
             f"""
             import asyncio, json, time
             from chaoslab.faults import FaultContext, driver_for
-            from chaoslab.spec.faults import ProcessFreezeFault
-            from chaoslab.spec.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
+            from chaoslab.model.faults import ProcessFreezeFault
+            from chaoslab.model.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
             match = ProcessMatch(pidfile={str(tmp_path / "pid")!r})
             topo = TopologySpec(name="t", services={{"web": ServiceSpec(process=match)}})
             ctx = FaultContext(topology=topo, run_id="r2")

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 from chaoslab.faults import driver_for
-from chaoslab.spec.faults import FAULT_MODELS
+from chaoslab.model.faults import FAULT_MODELS
 
 
 class TestDriverFor:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
+from chaoslab.model.experiment import AbortSpec
 from chaoslab.run.abort import AbortMonitor
-from chaoslab.spec.experiment import AbortSpec
 
 RULES = TypeAdapter(list[AbortSpec])
 

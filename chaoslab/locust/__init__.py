@@ -1,9 +1,0 @@
-"""Distributed load through Locust (``load.engine: locust``).
-
-The harness side (:mod:`chaoslab.locust.runner`) starts a headless Locust master and local
-workers as separate processes — Locust monkey-patches the standard library with gevent, so it
-never runs inside chaoslab's asyncio loop. Code that runs inside the Locust processes lives in
-:mod:`chaoslab.locust.plugin`, :mod:`chaoslab.locust.shape` and :mod:`chaoslab.locust.users`;
-:mod:`chaoslab.locust.config` and :mod:`chaoslab.locust.aggregate` are pure and shared by both
-sides. Importing this package does not import Locust.
-"""
