@@ -16,6 +16,7 @@ from chaoslab.journal import experiment_of, read_journal, timeline_of
 def analyse_command(journal_path: Path, as_json: bool) -> None:
     """Recompute baseline, bands, recovery time, cascade and verdict from a saved JOURNAL."""
     from chaoslab.analysis import analyse
+    from chaoslab.report import print_summary
 
     journal = read_journal(journal_path)
     timeline = timeline_of(journal, file=str(journal_path))
@@ -32,12 +33,7 @@ def analyse_command(journal_path: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(analysis, indent=2))
     else:
-        try:
-            from chaoslab.report import print_summary
-
-            print_summary(recomputed)
-        except ImportError:
-            click.echo(f"verdict: {analysis['verdict']}")
+        print_summary(recomputed)
     if saved is not None and saved != analysis["verdict"]:
         click.echo(
             f"chaoslab: note: the journal recorded verdict {saved!r}; recomputed {analysis['verdict']!r}", err=True

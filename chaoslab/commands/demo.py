@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psutil
 
 from chaoslab.errors import ExitCode, HarnessError, SpecError
 from chaoslab.model.loading import load_topology, parse_overrides, runtime_refs
+from chaoslab.system.processes import process_identity, same_process, stop_pid
 
 UP_TIMEOUT_S = 120.0
 DOWN_TIMEOUT_S = 40.0
@@ -95,14 +97,9 @@ def _as_dict(state: DemoState) -> dict[str, Any]:
 
 def pid_alive(pid: int, create_time: float | None) -> bool:
     """Whether ``pid`` is still the process that was recorded (same start time), not a reused number."""
-    import psutil
-
     try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return create_time is None or abs(process.create_time() - create_time) < 0.01
-    except psutil.Error:
+        return same_process(pid, create_time) is not None
+    except psutil.Error:  # not ours to look at (AccessDenied): not the demo's process either
         return False
 
 
@@ -158,11 +155,9 @@ def up_command(overrides: tuple[str, ...], topology: str, foreground: bool) -> N
 
 async def _supervise(topology_ref: str, values: dict[str, Any]) -> None:
     """Launch everything, record the state, wait for SIGTERM/SIGINT, stop everything."""
-    import psutil
-
     from chaoslab.run.ledger import Ledger
     from chaoslab.run.notes import state_dir
-    from chaoslab.system.launcher import Launcher, process_identity
+    from chaoslab.system.launcher import Launcher
 
     topology = load_topology(topology_ref, overrides=values)
     run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
@@ -219,8 +214,6 @@ async def _supervise(topology_ref: str, values: dict[str, Any]) -> None:
 @demo_group.command("down")
 def down_command() -> None:
     """Stop the demo started by `chaoslab demo up` (exactly the recorded PIDs)."""
-    from chaoslab.system.launcher import stop_pid
-
     state = DemoState.read(state_file())
     if state is None:
         click.echo("the demo is not running (no state file)")

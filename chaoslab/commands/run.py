@@ -53,6 +53,7 @@ def run_command(
         click.echo(render_plan(plan))
         click.echo("\ndry run: nothing was launched, no fault was applied.")
         return
+    from chaoslab.report import print_summary, summary_json
     from chaoslab.run.engine import RunOptions, run_experiment_sync
 
     options = RunOptions(
@@ -71,19 +72,12 @@ def run_command(
             err=True,
         )
     result = run_experiment_sync(exp, options)
-    try:
-        from chaoslab import report
-    except ImportError:
-        report = None  # type: ignore[assignment]
     if as_json:
-        summary = report.summary_json(result.journal) if report else {"verdict": result.verdict}
+        summary = summary_json(result.journal)
         summary.setdefault("journal", str(result.journal_path))
         click.echo(json.dumps(summary, indent=2))
     else:
-        if report is not None:
-            report.print_summary(result.journal)
-        else:
-            click.echo(f"verdict: {result.verdict}")
+        print_summary(result.journal)
         click.echo(f"journal: {result.journal_path}", err=True)
         for path in result.report_paths:
             click.echo(f"report:  {path}", err=True)

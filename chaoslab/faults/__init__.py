@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 
 from chaoslab.errors import FaultError
-from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord, ServiceControl
+from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.system.processes import ServiceControl
 
 DRIVER_MODULES: dict[str, str] = {
     "toxiproxy": "chaoslab.faults.toxiproxy:ToxiproxyDriver",
@@ -24,10 +25,7 @@ def driver_for(family: str) -> FaultDriver:
     if target is None:
         raise FaultError(f"no driver for fault family {family!r}")
     module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise FaultError(f"the {family} fault driver is not available: {exc}") from None
+    module = importlib.import_module(module_name)
     driver_cls = getattr(module, attr)
     driver: FaultDriver = driver_cls()
     return driver

@@ -21,33 +21,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from chaoslab.model.faults import FaultBase
 from chaoslab.model.topology import TopologySpec
+from chaoslab.system.processes import ServiceControl
 
 LedgerRecord = dict[str, Any]
 """JSON-serialisable data that identifies exactly what a fault changed."""
-
-
-class ServiceControl(Protocol):
-    """What process faults need from the launcher that started (or found) the services."""
-
-    def pids(self, service: str) -> list[int]:
-        """PIDs of the service's main process(es), empty when it is not running."""
-        ...
-
-    def is_supervised(self, service: str) -> bool:
-        """Whether the launcher restarts the service by itself when it dies."""
-        ...
-
-    async def restart(self, service: str) -> None:
-        """Stop (if running) and start the service again; returns once it is healthy or raises."""
-        ...
-
-    async def ensure_running(self, service: str) -> None:
-        """Start the service if it is not running; returns once it is healthy or raises."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

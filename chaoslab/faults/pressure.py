@@ -38,6 +38,8 @@ from chaoslab.errors import FaultError, RevertError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
 from chaoslab.faults.container import ContainerDriver, ContainerState
 from chaoslab.model.faults import CpuPressureFault, FaultBase, MemoryPressureFault
+from chaoslab.system.containers import connect
+from chaoslab.system.processes import same_process
 
 DEFAULT_MAX_LIFETIME_S = 3600.0
 """Hard lifetime of a burner whose fault has no duration (the run reverts it long before)."""
@@ -186,8 +188,6 @@ class PressureDriver(FaultDriver):
     def client(self) -> docker.DockerClient:
         """The engine client, connected on first use (host pressure never needs one)."""
         if self._client is None:
-            from chaoslab.system.containers import connect
-
             self._client = connect()
         return self._client
 
@@ -320,7 +320,7 @@ class PressureDriver(FaultDriver):
         targets = [
             proc
             for entry in record.get("processes") or []
-            if (proc := _same_process(int(entry["pid"]), float(entry["create_time"]))) is not None
+            if (proc := same_process(int(entry["pid"]), float(entry["create_time"]))) is not None
         ]
         # Burners started by an apply that failed half-way are not in the record yet; the marker is
         # a random token on their command lines, so matching it finds exactly those and no other.
@@ -381,7 +381,7 @@ class PressureDriver(FaultDriver):
         alive = [
             int(entry["pid"])
             for entry in record.get("processes") or []
-            if _same_process(int(entry["pid"]), float(entry["create_time"])) is not None
+            if same_process(int(entry["pid"]), float(entry["create_time"])) is not None
         ]
         alive += [p.pid for p in _marked_processes(str(record.get("marker") or ""), exclude=set(alive))]
         return f"burner process(es) {alive} still run" if alive else None
@@ -394,17 +394,6 @@ class PressureDriver(FaultDriver):
         if record.get("container_name"):
             detail["container"] = record["container_name"]
         return detail
-
-
-def _same_process(pid: int, create_time: float) -> psutil.Process | None:
-    """The live, non-zombie process with this PID and start time, else None (a reused PID is not it)."""
-    try:
-        proc = psutil.Process(pid)
-        if abs(proc.create_time() - create_time) > 0.01 or proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return proc
-    except psutil.NoSuchProcess:
-        return None
 
 
 def _engine_is_local() -> bool:

@@ -24,15 +24,9 @@ import psutil
 
 from chaoslab.errors import FaultError, RevertError
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
-from chaoslab.faults.resolve import (
-    ProcessRef,
-    matched_pids,
-    process_tree,
-    run_label,
-    service_pids,
-    service_spec,
-)
+from chaoslab.faults.resolve import run_label, service_pids, service_spec
 from chaoslab.model.faults import FaultBase, ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
+from chaoslab.system.processes import ProcessRef, matched_pids, process_tree
 
 # How long a revert of a kill waits for an outside supervisor (systemd, a container runtime)
 # to bring back a service that chaoslab cannot start itself.
@@ -89,7 +83,7 @@ def _alive(pids: list[int]) -> list[int]:
 def _running_pids(ctx: FaultContext, service: str) -> list[int]:
     if ctx.services is not None:
         return _alive(ctx.services.pids(service))
-    return _alive(matched_pids(service_spec(ctx, service), ctx))
+    return _alive(matched_pids(service_spec(ctx, service), ctx.refs))
 
 
 class ProcessDriver(FaultDriver):

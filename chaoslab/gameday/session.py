@@ -30,6 +30,10 @@ from chaoslab.gameday.agenda import GameDayPlan, GameDayStep, describe_runbook
 from chaoslab.gameday.report import render_gameday_html, render_gameday_markdown, worst_exit_code
 from chaoslab.model.loading import Experiment
 from chaoslab.plan import build_plan, render_plan
+from chaoslab.report import append_step_summary, print_summary
+from chaoslab.report.junit import render_junit_many
+from chaoslab.report.live_view import LiveView
+from chaoslab.run.engine import RunOptions, RunResult, run_experiment
 from chaoslab.run.notes import active_run_file, append_note, read_notes, state_dir
 
 
@@ -227,8 +231,6 @@ class GameDay:
 
     def run_step(self, index: int, experiment: Experiment, record: dict[str, Any]) -> dict[str, Any]:
         """Run one experiment with the live view and abort handling; returns its journal."""
-        from chaoslab.report import print_summary
-
         run_dir = self.options.out_dir / f"{index:02d}-{experiment.spec.name}"
         record["run_dir"] = str(run_dir.relative_to(self.options.out_dir))
         record["started_wall"] = time.time()
@@ -251,10 +253,7 @@ class GameDay:
         print_summary(journal, self.console)
         return journal
 
-    async def _run_async(self, experiment: Experiment, run_dir: Path) -> Any:
-        from chaoslab.report.live_view import LiveView
-        from chaoslab.run.engine import RunOptions, run_experiment
-
+    async def _run_async(self, experiment: Experiment, run_dir: Path) -> RunResult:
         loop = asyncio.get_running_loop()
         abort = asyncio.Event()
 
@@ -320,9 +319,6 @@ class GameDay:
 
     def write_session(self, started: float, ended: float, code: int) -> list[Path]:
         """Write session.json, the combined HTML and Markdown reports and JUnit XML."""
-        from chaoslab.report import append_step_summary
-        from chaoslab.report.junit import render_junit_many
-
         out = self.options.out_dir
         session = self.session_record(started, ended, code)
         (out / "session.json").write_text(json.dumps(session, indent=2), encoding="utf-8")

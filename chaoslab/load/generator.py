@@ -29,16 +29,11 @@ import aiohttp
 from chaoslab.clock import RunClock
 from chaoslab.load.histogram import LatencyHistogram
 from chaoslab.load.http import Exchange, HttpPool
-from chaoslab.load.mix import (
-    RequestClass,
-    classify_exception,
-    compile_request,
-    login_headers,
-    service_of,
-)
+from chaoslab.load.mix import RequestClass, compile_request, login_headers, service_of
 from chaoslab.load.profiles import ArrivalSchedule, Profile, profile_from_spec
 from chaoslab.load.recorder import Recorder
 from chaoslab.model.experiment import LoadSpec
+from chaoslab.system.transport import classify_exception
 from chaoslab.timeline import ErrorClass, GeneratorWindow, SignalKind, classify_status
 
 TICK_S = 0.001
@@ -340,9 +335,6 @@ class LoadGenerator:
             await self._session.close()
             self._session = None
 
-
-_login = login_headers
-"""Former name of :func:`chaoslab.load.mix.login_headers` (the Locust runner imports it from here)."""
 
 __all__ = [
     "MAX_SLEEP_S",

@@ -9,7 +9,6 @@ request then carries.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Mapping
@@ -23,22 +22,6 @@ from chaoslab.load.http import request_head, split_origin
 from chaoslab.load.templating import JsonTemplate, Template, compile_json, compile_template
 from chaoslab.model.experiment import LoginSpec, RequestSpec
 from chaoslab.model.loading import resolve_runtime_refs
-from chaoslab.timeline import ErrorClass
-
-
-def classify_exception(exc: BaseException) -> ErrorClass:
-    """The error class of a transport exception (aiohttp's or the socket's)."""
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return ErrorClass.TIMEOUT
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ErrorClass.REFUSED if isinstance(exc.os_error, ConnectionRefusedError) else ErrorClass.TRANSPORT
-    if isinstance(exc, ConnectionRefusedError):
-        return ErrorClass.REFUSED
-    if isinstance(exc, ConnectionResetError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return ErrorClass.RESET
-    if isinstance(exc, aiohttp.ClientOSError) and isinstance(exc.__cause__ or exc, ConnectionResetError):
-        return ErrorClass.RESET
-    return ErrorClass.TRANSPORT
 
 
 @dataclass(frozen=True, slots=True)

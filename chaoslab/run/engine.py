@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -30,20 +29,29 @@ from typing import Any
 
 import psutil
 
+from chaoslab.analysis import Analysis, analyse
 from chaoslab.clock import RunClock
 from chaoslab.errors import AbortError, ChaoslabError, ExitCode, FaultError, HarnessError
 from chaoslab.faults import FaultContext, FaultDriver, LedgerRecord, driver_for
 from chaoslab.journal import build_journal, write_journal
+from chaoslab.load.generator import LoadGenerator
+from chaoslab.load.locust.runner import LocustLoadGenerator
+from chaoslab.load.profiles import profile_from_spec
+from chaoslab.load.recorder import Recorder
 from chaoslab.log import get_logger
 from chaoslab.model.experiment import HostDiskAbort
 from chaoslab.model.loading import Experiment, runtime_refs
 from chaoslab.plan import Plan, PlannedFault, build_plan
+from chaoslab.report import write_reports
 from chaoslab.report.live_state import FaultState, LiveState
+from chaoslab.report.live_view import LiveView
 from chaoslab.run.abort import AbortMonitor
 from chaoslab.run.ledger import Ledger
 from chaoslab.run.notes import active_run_file, read_notes, state_dir
 from chaoslab.run.safety import check_network_safety
 from chaoslab.system.launcher import Launcher
+from chaoslab.system.probes import ProbeRunner
+from chaoslab.system.resources import ResourceSampler
 from chaoslab.timeline import Event, FaultRecord, PhaseSpan, Signal, Timeline
 
 log = get_logger("engine")
@@ -119,10 +127,10 @@ class _Run:
         self.clock: RunClock | None = None
         self.ledger: Ledger | None = None
         self.launcher: Launcher | None = None
-        self.recorder: Any = None
-        self.load: Any = None
-        self.probes: Any = None
-        self.sampler: Any = None
+        self.recorder: Recorder | None = None
+        self.load: LoadGenerator | LocustLoadGenerator | None = None
+        self.probes: ProbeRunner | None = None
+        self.sampler: ResourceSampler | None = None
         self.phase_name = "launch"
         self.reverting = False
         self.notes_path: Path | None = None
@@ -214,19 +222,15 @@ class _Run:
         await self._timed_phases()
 
     async def _timed_phases(self) -> None:
-        recorder_mod = importlib.import_module("chaoslab.load.recorder")
-        load_mod = importlib.import_module("chaoslab.load.generator")
-        probes_mod = importlib.import_module("chaoslab.system.probes")
-        resources_mod = importlib.import_module("chaoslab.system.resources")
         assert self.launcher is not None
         self.clock = RunClock()
         self.t0_wall = time.time()
         window_s = self.spec.steady_state.window
-        self.recorder = recorder_mod.Recorder(window_s, self.clock)
+        self.recorder = Recorder(window_s, self.clock)
         seed = self.options.seed or self.spec.load.seed
         if self.spec.load.engine == "locust":
-            # a Locust swarm in its own processes (chaoslab.load.locust.runner), with the same interface
-            self.load = importlib.import_module("chaoslab.load.locust.runner").LocustLoadGenerator(
+            # a Locust swarm in its own processes (Locust itself is imported there, not here)
+            self.load = LocustLoadGenerator(
                 self.spec.load,
                 self.refs,
                 self.recorder,
@@ -237,12 +241,10 @@ class _Run:
                 experiment=self.spec.name,
             )
         else:
-            self.load = load_mod.LoadGenerator(self.spec.load, self.refs, self.recorder, self.clock, seed=seed)
-        self.probes = probes_mod.ProbeRunner(
-            self.experiment.topology, self.recorder, self.clock, services=self.launcher
-        )
+            self.load = LoadGenerator(self.spec.load, self.refs, self.recorder, self.clock, seed=seed)
+        self.probes = ProbeRunner(self.experiment.topology, self.recorder, self.clock, services=self.launcher)
         topology = self.experiment.topology
-        self.sampler = resources_mod.ResourceSampler(
+        self.sampler = ResourceSampler(
             self.clock,
             pids_of=self.launcher.pids,
             services=list(topology.services),
@@ -267,7 +269,8 @@ class _Run:
                     await task
 
     async def _drive_phases(self, tasks: list[asyncio.Task[None]]) -> None:
-        assert self.clock is not None
+        assert self.clock is not None and self.recorder is not None and self.probes is not None
+        recorder, probes = self.recorder, self.probes
         monitor = AbortMonitor(self.spec.abort)
         disk_paths = sorted({r.path for r in self.spec.abort if isinstance(r, HostDiskAbort)})
         pending = list(self.plan.faults)
@@ -299,8 +302,8 @@ class _Run:
                     if phase.name != "warmup":
                         reason = monitor.observe(
                             now,
-                            error_rates={k: w.error_rate for k, w in self.recorder.latest(now).items()},
-                            health={s: self.probes.healthy(s) for s in self.experiment.topology.services},
+                            error_rates={k: w.error_rate for k, w in recorder.latest(now).items()},
+                            health={s: probes.healthy(s) for s in self.experiment.topology.services},
                             disk_used={p: _disk_used(p) for p in disk_paths},
                         )
                         if reason is not None:
@@ -441,9 +444,8 @@ class _Run:
             )
         return records
 
-    def _analyse(self, timeline: Timeline) -> Any:
-        analysis_mod = importlib.import_module("chaoslab.analysis")
-        return analysis_mod.analyse(
+    def _analyse(self, timeline: Timeline) -> Analysis:
+        return analyse(
             timeline,
             self.spec,
             aborted=self.abort_reason,
@@ -494,13 +496,9 @@ class _Run:
         return RunResult(journal, journal_path, exit_code, verdict, tuple(reports))
 
     def _write_reports(self, journal: dict[str, Any], report_dir: Path) -> list[Path]:
-        try:
-            report = importlib.import_module("chaoslab.report")
-        except ImportError:
-            return []
         summary_md = self.options.summary_md_path
         try:
-            paths: list[Path] = report.write_reports(
+            paths: list[Path] = write_reports(
                 journal,
                 html=report_dir / "report.html" if self.options.html else None,
                 junit=self.options.junit_path,
@@ -512,16 +510,13 @@ class _Run:
         return paths
 
     def _load_profile(self, timeline: Timeline) -> list[list[float]]:
-        try:
-            profiles = importlib.import_module("chaoslab.load.profiles")
-            rate_fn = profiles.rate_function(self.spec.load)
-        except (ImportError, AttributeError):
-            return []
+        load = self.spec.load
+        profile = profile_from_spec(load.profile, load.rate, begin_s=0.0)  # the load runs from offset 0
         window = self.spec.steady_state.window
         points = []
         t = 0.0
         while t <= timeline.duration_s:
-            points.append([round(t, 3), round(float(rate_fn(t)), 3)])
+            points.append([round(t, 3), round(profile.rate_at(t), 3)])
             t += window
         return points
 
@@ -548,6 +543,7 @@ class _Run:
     def _publish_live(self, phase: str, left_s: float) -> None:
         if self.options.on_state is None:
             return
+        assert self.recorder is not None and self.probes is not None
         now = self.now()
         state = LiveState(
             experiment=self.spec.name,
@@ -573,18 +569,15 @@ class _Run:
         return "reverted" if applied.revert_ok else "revert_failed"
 
 
-def _with_live_view(options: RunOptions) -> tuple[RunOptions, Any]:
+def _with_live_view(options: RunOptions) -> tuple[RunOptions, LiveView | None]:
     """The options wired to a live view when one is asked for and none is given, and the view."""
     if not options.live or options.on_state is not None:
         return options, None
-    try:
-        view = importlib.import_module("chaoslab.report.live_view").LiveView()
-    except (ImportError, AttributeError):
-        return options, None
+    view = LiveView()
     return RunOptions(**{**options.__dict__, "on_state": view.update}), view
 
 
-async def _execute(run: _Run, view: Any) -> RunResult:
+async def _execute(run: _Run, view: LiveView | None) -> RunResult:
     if view is None:
         return await run.execute()
     with view:

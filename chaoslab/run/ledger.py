@@ -28,6 +28,7 @@ from typing import Any
 import psutil
 
 from chaoslab.run.notes import state_dir as default_state_dir
+from chaoslab.system.processes import same_process
 
 
 def runs_dir(base: Path | None = None) -> Path:
@@ -104,9 +105,8 @@ class LedgerState:
         if not isinstance(pid, int):
             return False
         try:
-            proc = psutil.Process(pid)
-            return abs(proc.create_time() - float(self.header.get("pid_create_time", 0))) < 0.01
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return same_process(pid, float(self.header.get("pid_create_time", 0))) is not None
+        except psutil.AccessDenied:
             return False
 
     def pending_faults(self) -> list[FaultEntry]:

@@ -19,7 +19,8 @@ from pathlib import Path
 from chaoslab.faults import FaultContext, driver_for
 from chaoslab.model.topology import TopologySpec
 from chaoslab.run.ledger import Ledger, LedgerState, iter_ledgers
-from chaoslab.system.launcher import stop_pid
+from chaoslab.system.containers import ContainerBackend
+from chaoslab.system.processes import stop_pid
 
 
 @dataclass
@@ -118,8 +119,6 @@ async def rollback_run(state: LedgerState, report: RollbackReport) -> None:
 
 def _remove_container(container_id: str) -> tuple[bool, str]:
     try:
-        from chaoslab.system.containers import ContainerBackend
-
         backend = ContainerBackend()
         try:
             backend.stop_and_remove(container_id)

@@ -1,7 +1,7 @@
 """The launcher: starts the topology's services (local processes, PostgreSQL, containers) and
 the embedded Toxiproxy server, creates the links, supervises, and stops exactly what it started.
 
-It is also the :class:`~chaoslab.faults.base.ServiceControl` that process faults use: it knows
+It is also the :class:`~chaoslab.system.processes.ServiceControl` that process faults use: it knows
 each service's PIDs, restarts services like a supervisor would (``restart: on-failure`` /
 ``always``), and waits for health after a restart. Everything started is written to the run's
 ledger first, so ``chaoslab rollback`` can stop it after a ``kill -9`` of the harness.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import signal
 import subprocess
@@ -22,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
+from chaoslab.demo.seed import seed_demo
 from chaoslab.errors import HarnessError, SpecError
-from chaoslab.faults.resolve import matched_pids
 from chaoslab.log import get_logger
 from chaoslab.model.loading import resolve_runtime_refs
 from chaoslab.model.topology import ServiceSpec, TopologySpec
-from chaoslab.run.ledger import Ledger
+from chaoslab.system.containers import ContainerBackend
+from chaoslab.system.postgres import PostgresServer
+from chaoslab.system.processes import LedgerWriter, free_port, matched_pids, process_identity
 
 log = get_logger("launcher")
 
@@ -45,7 +45,7 @@ class _Managed:
     name: str
     spec: ServiceSpec
     process: asyncio.subprocess.Process | None = None
-    postgres: Any = None
+    postgres: PostgresServer | None = None
     container_id: str | None = None
     supervisor: asyncio.Task[None] | None = None
     restarts: int = 0
@@ -77,35 +77,6 @@ def topological_order(topology: TopologySpec) -> list[str]:
     return order
 
 
-def process_identity(pid: int) -> float | None:
-    """The start time of a PID (to tell it from a later process reusing the number)."""
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def stop_pid(pid: int, create_time: float | None, *, sig: int = signal.SIGTERM, timeout_s: float = 8.0) -> bool:
-    """Stop one process we started, by PID, only if it is still the same process. True if gone."""
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) > 0.01:
-            return True  # the PID was reused by something that is not ours: leave it alone
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGCONT)  # a frozen process cannot act on SIGTERM
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout_s)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.Error:
-        return False
-    return True
-
-
 class Launcher:
     """Starts, supervises and stops the services of one run."""
 
@@ -116,7 +87,7 @@ class Launcher:
         run_id: str,
         run_dir: Path,
         refs: Mapping[str, str],
-        ledger: Ledger | None = None,
+        ledger: LedgerWriter | None = None,
         on_event: EventSink | None = None,
     ) -> None:
         self.topology = topology
@@ -129,7 +100,7 @@ class Launcher:
         self.started_order: list[str] = []
         self.toxiproxy_url: str | None = None
         self._toxiproxy_proc: asyncio.subprocess.Process | None = None
-        self._containers: Any = None
+        self._containers: ContainerBackend | None = None
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ toxiproxy and links
@@ -268,8 +239,6 @@ class Launcher:
                 return
 
     async def _start_postgres(self, managed: _Managed) -> None:
-        from chaoslab.system.postgres import PostgresServer
-
         launch = managed.spec.launch
         assert launch.port is not None
         if managed.postgres is None:
@@ -278,12 +247,13 @@ class Launcher:
             )
         server = managed.postgres
         await asyncio.to_thread(server.start)
+        pid = server.pid
         self._ledger(
             {
                 "type": "process",
                 "service": managed.name,
-                "pid": server.pid,
-                "create_time": process_identity(server.pid),
+                "pid": pid,
+                "create_time": process_identity(pid) if pid is not None else None,
                 "stop_signal": int(signal.SIGINT),
                 "state": "started",
             }
@@ -292,11 +262,7 @@ class Launcher:
 
     async def _start_container(self, managed: _Managed) -> None:
         if self._containers is None:
-            try:
-                backend_cls = importlib.import_module("chaoslab.system.containers").ContainerBackend
-            except ImportError as exc:
-                raise HarnessError(f"container backend unavailable: {exc}") from None
-            self._containers = await asyncio.to_thread(backend_cls)
+            self._containers = await asyncio.to_thread(ContainerBackend)
         backend = self._containers
         image = managed.spec.launch.image or ""
         await asyncio.to_thread(backend.ensure_image, image)
@@ -519,7 +485,6 @@ async def _prepare_database(admin_dsn: str, seed: str | None) -> None:
     finally:
         await conn.close()
     if seed == "demo":
-        seed_demo = importlib.import_module("chaoslab.demo.seed").seed_demo
         await seed_demo(admin_dsn.rsplit("/", 1)[0].replace("postgres@", "chaoslab@") + "/chaoslab")
 
 
@@ -545,15 +510,6 @@ async def _toxiproxy_answers(url: str) -> bool:
             return resp.status == 200
     except (aiohttp.ClientError, OSError, TimeoutError):
         return False
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path | None, size: int = 400) -> str:

@@ -18,23 +18,42 @@ import contextlib
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import psutil
 
 from chaoslab.clock import RunClock
-from chaoslab.faults.base import ServiceControl
-from chaoslab.faults.resolve import matched_pids
-from chaoslab.load.generator import classify_exception
-from chaoslab.load.recorder import Recorder
 from chaoslab.model.loading import resolve_runtime_refs, runtime_refs
 from chaoslab.model.topology import ContainerRef, ProbeSpec, TopologySpec
+from chaoslab.system.processes import ServiceControl, matched_pids
+from chaoslab.system.transport import classify_exception
 from chaoslab.timeline import ErrorClass, SignalKind, classify_status
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 CHAOSLAB_SERVICE_LABEL = "chaoslab.service"
+
+
+class SignalRecorder(Protocol):
+    """Where probe attempts go: the run's per-window recorder (:class:`chaoslab.load.recorder.Recorder`)."""
+
+    def declare(self, signal: str, *, kind: SignalKind = ..., service: str | None = ...) -> None:
+        """Make a signal known before its first sample."""
+        ...
+
+    def record(
+        self,
+        signal: str,
+        intended_s: float,
+        done_s: float,
+        error: ErrorClass | None,
+        *,
+        kind: SignalKind = ...,
+        service: str | None = ...,
+    ) -> None:
+        """Record one finished attempt, its latency measured from ``intended_s``."""
+        ...
 
 
 def probe_signal(service: str) -> str:
@@ -115,7 +134,7 @@ class ProbeRunner:
     def __init__(
         self,
         topology: TopologySpec,
-        recorder: Recorder,
+        recorder: SignalRecorder,
         clock: RunClock,
         *,
         services: ServiceControl | None = None,

@@ -41,13 +41,13 @@ from chaoslab.errors import HarnessError
 from chaoslab.load.locust.aggregate import CpuSample, SwarmCollector
 from chaoslab.load.locust.config import CONFIG_ENV, LINE_PREFIX, MixEntry, SwarmConfig
 from chaoslab.load.locust.locustfile_gen import mix_locustfile, plugin_locustfile
+from chaoslab.load.mix import login_headers
 from chaoslab.load.profiles import Profile, profile_from_spec
 from chaoslab.load.recorder import Recorder
 from chaoslab.log import get_logger
 from chaoslab.model.experiment import LoadSpec, LocustSpec, RequestSpec
 from chaoslab.model.loading import resolve_runtime_refs
-from chaoslab.run.ledger import Ledger
-from chaoslab.system.launcher import free_port, process_identity
+from chaoslab.system.processes import LedgerWriter, free_port, process_identity
 from chaoslab.timeline import GeneratorWindow, SignalKind
 
 log = get_logger("locust")
@@ -143,7 +143,7 @@ class LocustLoadGenerator:
         *,
         seed: int | None = None,
         profile: Profile | None = None,
-        ledger: Ledger | None = None,
+        ledger: LedgerWriter | None = None,
         base_dir: Path | None = None,
         experiment: str = "chaoslab",
         python: str = sys.executable,
@@ -297,9 +297,7 @@ class LocustLoadGenerator:
             raise HarnessError("load.engine: locust needs Locust in this environment: pip install 'chaoslab[locust]'")
         extra: dict[str, str] = {}
         if self.spec.login is not None:
-            from chaoslab.load.generator import _login  # the built-in generator's login step, shared
-
-            extra = await _login(self.spec.login, self.refs)
+            extra = await login_headers(self.spec.login, self.refs)  # the built-in generator's login step
         workdir = Path(tempfile.mkdtemp(prefix="chaoslab-locust-"))
         self.workdir = workdir
         try:

@@ -25,7 +25,7 @@ from chaoslab.run.ledger import Ledger, read_ledger
 from chaoslab.run.rollback import rollback_all
 from chaoslab.timeline import Signal
 from tests.conftest import free_port
-from tests.locust.conftest import Target, alive, locust_children, wait_gone
+from tests.load.locust.conftest import Target, alive, locust_children, wait_gone
 
 pytestmark = pytest.mark.integration
 

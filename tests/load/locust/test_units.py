@@ -296,7 +296,7 @@ class TestDocs:
 
         import yaml
 
-        text = (Path(__file__).resolve().parents[2] / "docs" / "locust.md").read_text(encoding="utf-8")
+        text = (Path(__file__).resolve().parents[3] / "docs" / "locust.md").read_text(encoding="utf-8")
         blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)]
         loads = [LoadSpec.model_validate(b["load"]) for b in blocks if isinstance(b, dict) and "load" in b]
         assert len(loads) == 3
