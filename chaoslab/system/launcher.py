@@ -139,11 +139,13 @@ class Launcher:
             {"name": link.proxy_name or name, "listen": link.listen, "upstream": link.upstream, "enabled": True}
             for name, link in self.topology.links.items()
         ]
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{self.toxiproxy_url}/populate", json=body) as resp:
-                if resp.status >= 300:
-                    text = await resp.text()
-                    raise HarnessError(f"creating links in Toxiproxy failed ({resp.status}): {text.strip()[:200]}")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.toxiproxy_url}/populate", json=body) as resp,
+        ):
+            if resp.status >= 300:
+                text = await resp.text()
+                raise HarnessError(f"creating links in Toxiproxy failed ({resp.status}): {text.strip()[:200]}")
 
     # ------------------------------------------------------------------ services
 
