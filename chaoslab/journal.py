@@ -8,8 +8,6 @@ recomputes the same analysis.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from pydantic import ValidationError
 
 from chaoslab import __version__
 from chaoslab.errors import SpecError
+from chaoslab.files import write_atomic
 from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.timeline import Timeline
 
@@ -70,18 +69,8 @@ def build_journal(
 
 
 def write_journal(journal: Mapping[str, Any], path: Path) -> Path:
-    """Write atomically (temp file + rename) so a reader never sees half a journal."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".journal-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(journal, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write atomically (temp file + rename) so a reader never sees half a journal; readable by the owner only."""
+    return write_atomic(path, json.dumps(journal, indent=1, sort_keys=False) + "\n", mode=0o600)
 
 
 def read_journal(path: Path) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import click
 import psutil
 
 from chaoslab.errors import ExitCode, HarnessError, SpecError
+from chaoslab.files import write_atomic
 from chaoslab.model.loading import load_topology, parse_overrides, runtime_refs
 from chaoslab.system.processes import process_identity, same_process, stop_pid
 
@@ -85,10 +86,7 @@ class DemoState:
 
     def write(self, path: Path) -> None:
         """Write atomically (readers never see half a file)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(_as_dict(self), indent=2))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(_as_dict(self), indent=2))
 
 
 def _as_dict(state: DemoState) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from chaoslab.errors import SpecError
+from chaoslab.files import write_atomic
 
 
 def read_journal(path: Path) -> dict[str, Any]:
@@ -95,6 +96,6 @@ def _session_reports(session_dir: Path, html_path: Path | None, md_path: Path | 
         raise SpecError(f"cannot read the session: {exc}", file=str(session_dir)) from None
     html_path = html_path or session_dir / "gameday.html"
     md_path = md_path or session_dir / "gameday.md"
-    html_path.write_text(render_gameday_html(session, journals), encoding="utf-8")
-    md_path.write_text(render_gameday_markdown(session, journals), encoding="utf-8")
+    write_atomic(html_path, render_gameday_html(session, journals))
+    write_atomic(md_path, render_gameday_markdown(session, journals))
     click.echo(f"wrote {html_path}\nwrote {md_path}", err=True)

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from chaoslab.files import write_atomic
 from chaoslab.gameday.agenda import GameDayPlan, GameDayStep, describe_runbook
 from chaoslab.gameday.report import render_gameday_html, render_gameday_markdown, worst_exit_code
 from chaoslab.model.loading import Experiment
@@ -133,13 +134,11 @@ class GameDay:
     # --- notes ----------------------------------------------------------------------------
     def announce(self) -> None:
         """Point ``chaoslab note`` at the session's notes file (between runs)."""
-        marker = active_run_file(self.base)
-        marker.parent.mkdir(parents=True, exist_ok=True)
         self.notes_path.parent.mkdir(parents=True, exist_ok=True)
         self.notes_path.touch()
-        marker.write_text(
+        write_atomic(
+            active_run_file(self.base),
             json.dumps({"gameday": self.plan.title, "pid": os.getpid(), "notes_path": str(self.notes_path.absolute())}),
-            encoding="utf-8",
         )
 
     def unannounce(self) -> None:
@@ -321,18 +320,14 @@ class GameDay:
         """Write session.json, the combined HTML and Markdown reports and JUnit XML."""
         out = self.options.out_dir
         session = self.session_record(started, ended, code)
-        (out / "session.json").write_text(json.dumps(session, indent=2), encoding="utf-8")
-        html = out / "gameday.html"
-        html.write_text(render_gameday_html(session, self.journals), encoding="utf-8")
+        write_atomic(out / "session.json", json.dumps(session, indent=2))
+        html = write_atomic(out / "gameday.html", render_gameday_html(session, self.journals))
         md_text = render_gameday_markdown(session, self.journals)
-        md = out / "gameday.md"
-        md.write_text(md_text, encoding="utf-8")
+        md = write_atomic(out / "gameday.md", md_text)
         ran = [j for j in self.journals if j is not None]
         paths = [out / "session.json", html, md]
         if ran:
-            junit = out / "junit.xml"
-            junit.write_text(render_junit_many(ran), encoding="utf-8")
-            paths.append(junit)
+            paths.append(write_atomic(out / "junit.xml", render_junit_many(ran)))
         append_step_summary(md_text)
         self.console.print(f"game day report: {html}\nreview template: {md}", highlight=False)
         return paths

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chaoslab.files import write_atomic
 from chaoslab.report.html import render_html
 from chaoslab.report.junit import render_junit
 from chaoslab.report.markdown import render_markdown
@@ -41,15 +42,6 @@ def append_step_summary(markdown: str, env: Mapping[str, str] | None = None) -> 
     return path
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # write then rename: a CI step that uploads the artifact never sees half a file
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def write_reports(
     journal: Mapping[str, Any],
     *,
@@ -61,13 +53,13 @@ def write_reports(
     """Write the requested reports; also append the Markdown to ``$GITHUB_STEP_SUMMARY`` when set."""
     written: list[Path] = []
     if html is not None:
-        written.append(_write(html, render_html(journal)))
+        written.append(write_atomic(html, render_html(journal)))
     if junit is not None:
-        written.append(_write(junit, render_junit(journal)))
+        written.append(write_atomic(junit, render_junit(journal)))
     md: str | None = None
     if markdown is not None:
         md = render_markdown(journal)
-        written.append(_write(markdown, md))
+        written.append(write_atomic(markdown, md))
     if step_summary and os.environ.get("GITHUB_STEP_SUMMARY"):
         append_step_summary(md if md is not None else render_markdown(journal))
     return written

@@ -33,6 +33,7 @@ from chaoslab.analysis import Analysis, analyse
 from chaoslab.clock import RunClock
 from chaoslab.errors import AbortError, ChaoslabError, ExitCode, FaultError, HarnessError
 from chaoslab.faults import FaultContext, FaultDriver, LedgerRecord, driver_for
+from chaoslab.files import write_atomic
 from chaoslab.journal import build_journal, write_journal
 from chaoslab.load.generator import LoadGenerator
 from chaoslab.load.locust.runner import LocustLoadGenerator
@@ -523,11 +524,9 @@ class _Run:
     # ------------------------------------------------------------------ live view and notes
 
     def _announce(self) -> None:
-        marker = active_run_file(self.base)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(
+        write_atomic(
+            active_run_file(self.base),
             json.dumps({"run_id": self.run_id, "pid": os.getpid(), "notes_path": str(self.notes_path)}),
-            encoding="utf-8",
         )
 
     def _read_notes(self) -> None:
