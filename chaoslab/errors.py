@@ -17,7 +17,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes of the `chaoslab` command (design.md §3)."""
+    """Process exit codes of the `chaoslab` command (README, "Exit codes")."""
 
     PASS = 0
     FAIL = 1

@@ -1,4 +1,4 @@
-"""The journal: one run saved as plain JSON (design.md §3), and read back for offline analysis.
+"""The journal: one run saved as plain JSON (docs/reports.md, "The journal"), and read back for offline analysis.
 
 The journal is the Timeline's serialisation plus the resolved experiment, the analysis and the
 verdict. ``chaoslab analyse JOURNAL`` rebuilds the Timeline and the ExperimentSpec from it and

@@ -348,7 +348,7 @@ class Timeline:
         return index * self.window_s
 
     def to_journal_parts(self) -> dict[str, Any]:
-        """The journal's timeline-derived top-level fields (design.md §3)."""
+        """The journal's timeline-derived top-level fields (docs/reports.md, "The journal")."""
         return {
             "window_s": self.window_s,
             "duration_s": round(self.duration_s, 6),

@@ -90,6 +90,6 @@ class TestSpecError:
 
     @pytest.mark.parametrize(("code", "value"), [("PASS", 0), ("FAIL", 1), ("INVALID", 2), ("ABORTED", 3)])
     def test_exit_codes_are_the_design(self, code: str, value: int) -> None:
-        """Exit codes are those of design.md §3."""
+        """Exit codes are those of the README's "Exit codes" table."""
         assert ExitCode[code] == value
         assert ExitCode.REVERT_FAILED == 4

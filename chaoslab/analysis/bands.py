@@ -1,4 +1,4 @@
-"""Tolerance bands: what counts as healthy for each signal (design.md §2).
+"""Tolerance bands: what counts as healthy for each signal (docs/analysis.md, "Tolerance band").
 
 For a signal with a baseline, with the experiment's ``steady_state.band`` (or the ``bands`` entry
 that matches the signal; keys may be fnmatch patterns such as ``api:*``)::

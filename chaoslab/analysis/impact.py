@@ -1,4 +1,4 @@
-"""Impact: what the fault did to each signal, and how soon (design.md §2 "time to impact").
+"""Impact: what the fault did to each signal, and how soon (docs/analysis.md, "Impact").
 
 Windows from the one holding the first injection to the end of the recovery phase are looked at.
 A signal's time to impact is the start of its first degraded window minus the first injection,

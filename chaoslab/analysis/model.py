@@ -1,7 +1,7 @@
 """The values analysis produces: baseline, band, impact, cascade entry, SLO result, verdict, Analysis.
 
 Every value is a frozen dataclass whose ``to_dict`` gives the plain JSON the journal stores under
-``analysis`` (design.md §3) and whose ``from_dict`` reads it back exactly. Numbers are rounded when
+``analysis`` (docs/reports.md, "The journal") and whose ``from_dict`` reads it back exactly. Numbers are rounded when
 the value is built (``ms`` to 3 decimals, times and rates to 6), so a round trip through JSON is
 lossless.
 """
@@ -17,7 +17,7 @@ from chaoslab.errors import ExitCode
 
 
 class Verdict(StrEnum):
-    """The outcome of an experiment (design.md §2 "verdict")."""
+    """The outcome of an experiment (docs/analysis.md, "Words")."""
 
     PASS = "pass"
     FAIL = "fail"
@@ -53,7 +53,7 @@ N = Health.NO_DATA.value
 
 
 def exit_code_for(verdict: Verdict | str, revert_failed: bool = False) -> int:
-    """The process exit code of a verdict (design.md §3): a failed revert is 4 whatever the verdict.
+    """The process exit code of a verdict: a failed revert is 4 whatever the verdict (docs/analysis.md).
 
     >>> exit_code_for("pass"), exit_code_for("fail"), exit_code_for("aborted"), exit_code_for("pass", True)
     (0, 1, 3, 4)

@@ -1,4 +1,4 @@
-"""``analyse``: the whole analysis of one timeline, in design.md's order.
+"""``analyse``: the whole analysis of one timeline, in the order of docs/analysis.md.
 
 baseline → tolerance bands → health per window → impact → recovery time → cascade → SLOs → verdict.
 Pure: the timeline and the experiment in, an :class:`~chaoslab.analysis.model.Analysis` out.

@@ -1,4 +1,4 @@
-"""The verdict and its reasons (design.md §2, exit codes §3).
+"""The verdict and its reasons (docs/analysis.md, "Verdict and exit code").
 
 ``error`` (the harness failed) wins over ``aborted`` (a safety stop), which wins over the
 hypothesis: pass when there is no cascade, recovery came within budget and every SLO held, else

@@ -1,4 +1,4 @@
-"""``chaoslab demo up|down|status``: the demo system (design.md §5) running until you stop it.
+"""``chaoslab demo up|down|status``: the demo system (docs/demo.md) running until you stop it.
 
 ``up`` starts a small background supervisor (``chaoslab demo up --foreground``) that launches
 the embedded Toxiproxy, PostgreSQL, vector and api with the same launcher as ``chaoslab run``

@@ -1,1 +1,1 @@
-"""The demo system: a vector search service, an api gateway and a real PostgreSQL (design.md §5)."""
+"""The demo system: a vector search service, an api gateway and a real PostgreSQL (docs/demo.md)."""

@@ -3,7 +3,7 @@
 The official ``toxiproxy-python`` client keeps its host and port in class attributes shared by
 the whole process, so two servers (the embedded one and a real one, or two runs) would step on
 each other. This client keeps its base URL on the instance and speaks the HTTP API directly
-(toxiproxy-compat.md §2), against the real Toxiproxy or chaoslab's embedded server alike.
+(docs/toxiproxy.md, "The API contract"), against the real Toxiproxy or chaoslab's embedded server alike.
 
 >>> async def demo(url: str) -> None:                                  # doctest: +SKIP
 ...     async with ToxiproxyClient(url) as client:

@@ -37,7 +37,7 @@ from chaoslab.system.transport import classify_exception
 from chaoslab.timeline import ErrorClass, GeneratorWindow, SignalKind, classify_status
 
 TICK_S = 0.001
-"""The scheduler's shortest sleep: uvloop turns shorter sleeps into busy spins (measurement-notes.md)."""
+"""The scheduler's shortest sleep: uvloop turns shorter sleeps into busy spins (docs/measurement.md)."""
 
 MAX_SLEEP_S = 0.05
 """The scheduler's longest sleep, however far away the next request is."""

@@ -1,7 +1,7 @@
 """A lean HTTP/1.1 client for the load generator: keep-alive connections on ``asyncio.Protocol``.
 
 Why not aiohttp for every request: aiohttp costs ~110 µs of CPU per request on this kind of
-machine, a plain protocol ~25 µs (measurement-notes.md), and the generator's own CPU decides
+machine, a plain protocol ~25 µs (docs/measurement.md), and the generator's own CPU decides
 how fast it can go before its lag shows up as the target's latency. This client sends prebuilt
 request bytes on a pool of up to ``max_connections`` keep-alive connections, one request per
 connection at a time (no pipelining), reads status and body framing (Content-Length, chunked,

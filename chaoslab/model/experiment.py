@@ -171,7 +171,7 @@ class PhasesSpec(BaseModel):
 
 
 class BandSpec(BaseModel):
-    """What counts as healthy for a signal, relative to its baseline (design.md §2)."""
+    """What counts as healthy for a signal, relative to its baseline (docs/analysis.md, "Tolerance band")."""
 
     model_config = FROZEN
 

@@ -14,7 +14,7 @@ from typing import Any
 
 
 class Verdict(StrEnum):
-    """The run's verdict (design.md §3)."""
+    """The run's verdict (docs/analysis.md, "Verdict and exit code")."""
 
     PASS = "pass"
     FAIL = "fail"

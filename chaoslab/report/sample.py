@@ -5,9 +5,10 @@
 >>> "cascade" in render_markdown(sample_journal(cascade=True))
 True
 
-The shape follows design.md §3: a vector-latency experiment with a 1 s window, warm-up 0–2 s,
-baseline 2–12 s, fault 12–20 s and a recovery watch from 20 s. ``api:search`` is the expected
-impact; with ``cascade=True`` ``api:documents`` degrades too (the fragile demo api).
+The shape follows the journal format (docs/reports.md, "The journal"): a vector-latency experiment
+with a 1 s window, warm-up 0–2 s, baseline 2–12 s, fault 12–20 s and a recovery watch from 20 s.
+``api:search`` is the expected impact; with ``cascade=True`` ``api:documents`` degrades too (the
+fragile demo api).
 """
 
 from __future__ import annotations

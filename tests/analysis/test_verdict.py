@@ -36,7 +36,7 @@ def spreading() -> Timeline:
 
 
 class TestExitCodeFor:
-    """The verdict → exit code table of design.md §3."""
+    """The verdict → exit code table of docs/analysis.md ("Verdict and exit code")."""
 
     @pytest.mark.parametrize(
         ("verdict", "revert_failed", "code"),

@@ -61,6 +61,11 @@ class TestRecoveryAgainstTruth:
         assert abs(analysis["recovery_time_s"] - truth) <= WINDOW_S + PROBE_S, (analysis["recovery_time_s"], truth)
         assert result.verdict == "pass" and result.exit_code == 0
         assert journal["faults"][0]["revert_ok"] is True
+        # the configured load (a constant 90/s) is saved with the run, one point per window
+        profile = journal["load_profile"]
+        assert profile[0] == [0.0, 90.0] and {rate for _, rate in profile} == {90.0}
+        assert [t for t, _ in profile] == pytest.approx([i * WINDOW_S for i in range(len(profile))])
+        assert profile[-1][0] <= journal["duration_s"] < profile[-1][0] + WINDOW_S
 
     async def test_spread_is_reported_in_order_of_onset(self, tmp_path: Path) -> None:
         """b then c degrade after a: the cascade lists b before c, each onset within a window of the truth."""
