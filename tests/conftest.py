@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from chaoslab.system.postgres import PostgresServer
 
@@ -18,6 +19,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Start every test from structlog's defaults.
+
+    A test that runs the CLI in-process configures structlog on the stderr of click's runner,
+    which is closed afterwards: a later test that logs would write to a closed file.
+    """
+    yield
+    structlog.reset_defaults()
 
 
 def require(condition: bool, reason: str) -> None:
