@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def run_command(
             err=True,
         )
     result = run_experiment_sync(exp, options)
+    # The run is over: its faults are off and its journal is written. A Ctrl-C from here on (pressed
+    # again, or still on its way) must not cut the summary short or turn the run's exit code into 130.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if as_json:
         summary = summary_json(result.journal)
         summary.setdefault("journal", str(result.journal_path))
