@@ -28,13 +28,15 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from chaoslab.analysis.model import Analysis, CascadeEntry, Verdict
+    from chaoslab.journal import Journal
     from chaoslab.model.loading import Experiment
-    from chaoslab.report.model import CascadeEntry
 
 DEFAULT_REPORT_DIR = "chaoslab-reports/pytest"
 _RESULTS_KEY = pytest.StashKey[list[tuple[str, "ChaosResult"]]]()
@@ -100,44 +102,42 @@ def _parse_duration(value: str | float) -> float:
 
 @dataclass(frozen=True)
 class ChaosResult:
-    """One experiment run's outcome, with helpers for assertions."""
+    """One experiment run's outcome: a thin view over its :class:`~chaoslab.journal.Journal`, for assertions."""
 
-    journal: Mapping[str, Any]
+    journal: Journal
     journal_path: Path | None = None
     report_dir: Path | None = None
     report_paths: tuple[Path, ...] = field(default_factory=tuple)
 
     @property
-    def analysis(self) -> Mapping[str, Any]:
-        """The journal's ``analysis`` block."""
-        analysis = self.journal.get("analysis")
-        return analysis if isinstance(analysis, Mapping) else {}
+    def analysis(self) -> Analysis:
+        """The journal's typed analysis (baseline, bands, impact, cascade, SLOs, verdict)."""
+        return self.journal.analysis
 
     @property
-    def verdict(self) -> str:
-        """``pass``, ``fail``, ``aborted`` or ``error``."""
-        return str(self.journal.get("verdict", self.analysis.get("verdict", "error")))
+    def verdict(self) -> Verdict:
+        """``pass``, ``fail``, ``aborted`` or ``error`` (a string enum: ``result.verdict == "pass"`` works)."""
+        return self.journal.verdict
 
     @property
     def exit_code(self) -> int:
         """What ``chaoslab run`` would exit with (0 pass, 1 fail, 3 aborted, 4 revert failed)."""
-        return int(self.journal.get("exit_code", self.analysis.get("exit_code", 3)))
+        return self.journal.exit_code
 
     @property
     def passed(self) -> bool:
         """Whether the verdict is pass."""
-        return self.verdict == "pass"
+        return self.analysis.passed
 
     @property
     def recovered(self) -> bool:
         """Whether recovery was established."""
-        return bool(self.analysis.get("recovered", False))
+        return self.analysis.recovered
 
     @property
     def recovery_time_s(self) -> float | None:
         """From fault removal to recovery; None when not recovered."""
-        value = self.analysis.get("recovery_time_s")
-        return None if value is None else float(value)
+        return self.analysis.recovery_time_s
 
     def recovered_within(self, limit: str | float) -> bool:
         """Whether recovery came within ``limit`` (``"30s"``, ``"1m"`` or seconds) of the revert."""
@@ -147,9 +147,7 @@ class ChaosResult:
     @property
     def cascade(self) -> tuple[CascadeEntry, ...]:
         """Cascading signals in order of onset (empty when contained)."""
-        from chaoslab.report.model import JournalView
-
-        return tuple(JournalView(self.journal).cascade())
+        return self.analysis.cascade
 
     @property
     def cascading_signals(self) -> tuple[str, ...]:
@@ -157,32 +155,31 @@ class ChaosResult:
         return tuple(c.signal for c in self.cascade)
 
     def impact(self, signal: str) -> Mapping[str, Any]:
-        """The impact record of ``signal`` (time to impact, degraded windows, peaks)."""
-        impact = self.analysis.get("impact")
-        records = impact if isinstance(impact, Mapping) else {}
+        """The impact record of ``signal`` as in the journal (``time_to_impact_s``, ``degraded_windows``, peaks).
+
+        Typed: ``result.analysis.impact[signal]``.
+        """
+        records = self.analysis.impact
         if signal not in records:
             known = ", ".join(sorted(records)) or "none"
             raise KeyError(f"no impact record for signal {signal!r} (signals: {known})")
-        record = records[signal]
-        return record if isinstance(record, Mapping) else {}
+        return MappingProxyType(records[signal].to_dict())
 
     @property
     def slos(self) -> tuple[Mapping[str, Any], ...]:
-        """Declared SLOs with ``ok`` and ``observed``."""
-        slos = self.analysis.get("slos")
-        return tuple(s for s in slos if isinstance(s, Mapping)) if isinstance(slos, list) else ()
+        """Declared SLOs with ``ok`` and ``observed``, as in the journal (typed: ``result.analysis.slos``)."""
+        return tuple(MappingProxyType(s.to_dict()) for s in self.analysis.slos)
 
     @property
     def reasons(self) -> tuple[str, ...]:
         """Why the verdict is what it is."""
-        reasons = self.analysis.get("reasons")
-        return tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
+        return self.analysis.reasons
 
     def summary(self) -> str:
         """One paragraph for assertion messages."""
         rt = self.recovery_time_s
         lines = [
-            f"chaoslab {self.journal.get('experiment', {}).get('name', '?')}: {self.verdict} (exit {self.exit_code}), "
+            f"chaoslab {self.journal.name}: {self.verdict.value} (exit {self.exit_code}), "
             + (f"recovered in {rt:.1f}s" if rt is not None else "not recovered")
             + (f", cascade: {', '.join(self.cascading_signals)}" if self.cascade else ", no cascade")
         ]
@@ -317,7 +314,7 @@ class ChaosRunner:
         self._all.append((self.node.nodeid, result))
         if result.journal_path is not None:
             self.node.user_properties.append(("chaoslab_journal", str(result.journal_path)))
-        self.node.user_properties.append(("chaoslab_verdict", result.verdict))
+        self.node.user_properties.append(("chaoslab_verdict", result.verdict.value))
         return result
 
 
@@ -352,4 +349,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for nodeid, result in results:
         rt = result.recovery_time_s
         recovery = f"recovered {rt:.1f}s" if rt is not None else "not recovered"
-        terminalreporter.write_line(f"{result.verdict:<8} {nodeid}  {recovery}  journal: {result.journal_path}")
+        terminalreporter.write_line(f"{result.verdict.value:<8} {nodeid}  {recovery}  journal: {result.journal_path}")

@@ -27,10 +27,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from chaoslab.analysis import analyse
 from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.journal import Host, Journal
 from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.model.faults import FaultBase
-from chaoslab.timeline import FaultRecord, PhaseSpan, Signal, SignalKind, Timeline, WindowStats
+from chaoslab.timeline import (
+    Event,
+    FaultRecord,
+    GeneratorWindow,
+    PhaseSpan,
+    ResourceSample,
+    Signal,
+    SignalKind,
+    Timeline,
+    WindowStats,
+)
 
 __all__ = [
     "FakeClock",
@@ -40,6 +52,7 @@ __all__ = [
     "ProbePalette",
     "TimelineBuilder",
     "experiment_spec",
+    "sample_journal",
     "signal_windows",
 ]
 
@@ -281,6 +294,9 @@ class TimelineBuilder:
     _phases: list[PhaseSpan] = field(default_factory=list)
     _faults: list[FaultRecord] = field(default_factory=list)
     _signals: dict[str, Signal] = field(default_factory=dict)
+    _events: list[Event] = field(default_factory=list)
+    _resources: dict[str, tuple[ResourceSample, ...]] = field(default_factory=dict)
+    _generator: tuple[GeneratorWindow, ...] = ()
     _duration_s: float | None = None
 
     def phases(self, **lengths_s: float) -> TimelineBuilder:
@@ -310,6 +326,9 @@ class TimelineBuilder:
         revert_ok: bool | None = True,
         never_injected: bool = False,
         never_reverted: bool = False,
+        description: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        error: str | None = None,
     ) -> TimelineBuilder:
         """Add a fault record; times default to the fault phase's start and end."""
         phase = next((p for p in self._phases if p.name == "fault"), None)
@@ -321,10 +340,12 @@ class TimelineBuilder:
             FaultRecord(
                 kind=kind,
                 target=target,
-                description=f"{kind} on {target}",
+                description=description if description is not None else f"{kind} on {target}",
                 injected_at_s=injected_at_s,
                 reverted_at_s=reverted_at_s,
                 revert_ok=None if never_reverted else revert_ok,
+                detail=dict(detail or {}),
+                error=error,
             )
         )
         return self
@@ -358,6 +379,25 @@ class TimelineBuilder:
             service = name.partition(":")[2]
         return self._add(name, SignalKind.PROBE, pattern, service, windows, override, self.probe_palette)
 
+    def event(self, t_s: float, kind: str, message: str, **data: Any) -> TimelineBuilder:
+        """Add an event (a phase change, a fault action, an abort) at run time ``t_s``."""
+        self._events.append(Event(t_s, kind, message, data))
+        return self
+
+    def note(self, t_s: float, author: str, text: str) -> TimelineBuilder:
+        """Add an observer's note, as the engine records one."""
+        return self.event(t_s, "note", f"{author}: {text}", author=author, text=text)
+
+    def resources(self, service: str, samples: Sequence[ResourceSample]) -> TimelineBuilder:
+        """Set the resource samples of ``service`` (or ``host``)."""
+        self._resources[service] = tuple(samples)
+        return self
+
+    def generator(self, windows: Sequence[GeneratorWindow]) -> TimelineBuilder:
+        """Set the load generator's own windows (offered, sent, lag, saturation)."""
+        self._generator = tuple(windows)
+        return self
+
     def duration(self, seconds: float) -> TimelineBuilder:
         """Set the run's duration (default: the end of the last phase or window)."""
         self._duration_s = seconds
@@ -373,6 +413,9 @@ class TimelineBuilder:
             signals=dict(self._signals),
             phases=tuple(self._phases),
             faults=tuple(self._faults),
+            resources=dict(self._resources),
+            events=tuple(sorted(self._events, key=lambda e: e.t_s)),
+            generator=self._generator,
             duration_s=duration,
         )
 
@@ -528,3 +571,186 @@ class FakeFaultDriver(FaultDriver):
         if self.still_broken is not None:
             return self.still_broken
         return f"{label} is still applied" if label in self.active else None
+
+
+# ---------------------------------------------------------------------------------------------
+# a sample journal
+
+SAMPLE_T0_WALL = 1795418100.123
+"""Unix time of the sample run's t0: 2026-11-23T07:15:00.123Z."""
+
+
+def _wobble(i: int, salt: int) -> float:
+    """A deterministic wobble in [0, 1): the sample has the same numbers every time."""
+    return ((i * 37 + salt * 11) % 17) / 17.0
+
+
+def _sample_window(
+    index: int, count: int, p50_ms: float, *, errors: int = 0, offered: int | None = None
+) -> WindowStats:
+    return WindowStats(
+        index=index,
+        start_s=float(index),
+        count=count,
+        ok=count - errors,
+        errors={"timeout": errors} if errors else {},
+        p50_ms=round(p50_ms, 3),
+        p95_ms=round(p50_ms * 2.4, 3),
+        p99_ms=round(p50_ms * 3.6, 3),
+        max_ms=round(p50_ms * 4.5, 3),
+        mean_ms=round(p50_ms * 1.2, 3),
+        offered=count if offered is None else offered,
+    )
+
+
+def sample_journal(
+    *,
+    cascade: bool = True,
+    recovered: bool = True,
+    aborted: bool = False,
+    revert_failed: bool = False,
+    name: str = "cascade-vector-latency",
+) -> Journal:
+    """A realistic journal made by the real pipeline: a timeline drawn here, analysed, wrapped in a Journal.
+
+    A vector-latency experiment with a 1 s window: warm-up 0–2 s, baseline 2–12 s, 800 ms on
+    api→vector from 12 s to 20 s, then the recovery watch. ``api:search`` is the expected impact
+    and recovers 2 s after the revert; with ``cascade=True`` ``api:documents`` degrades from 13 s
+    to 21 s as well (the fragile demo api), breaking its SLOs. ``recovered=False`` keeps search
+    slow to the end of the 15 s budget; ``aborted=True`` has documents fail outright so that the
+    abort rule stops the run at 16 s; ``revert_failed=True`` leaves the toxic in place (exit 4).
+    Its verdict, bands and health are what ``chaoslab analyse`` computes from its timeline.
+
+    >>> journal = sample_journal(cascade=True)
+    >>> journal.verdict.value, [c.signal for c in journal.analysis.cascade], journal.analysis.recovery_time_s
+    ('fail', ['api:documents'], 2.0)
+    """
+    spec = experiment_spec(
+        name=name,
+        description="Hypothesis: 800 ms on api→vector slows /search only; documents keep their baseline.",
+        parameters={"mode": "fragile", "latency": "800ms"},
+        load={
+            "rate": "40/s",
+            "mix": [
+                {"name": "search", "signal": "api:search", "method": "POST", "url": "${service:api}/search"},
+                {
+                    "name": "documents",
+                    "signal": "api:documents",
+                    "weight": 2,
+                    "url": "${service:api}/documents/{randint:1:500}",
+                },
+            ],
+        },
+        phases={"warmup": "2s", "baseline": "10s", "fault": "8s"},
+        faults=[{"kind": "latency", "target": "api->vector", "latency": "800ms", "jitter": "50ms"}],
+        steady_state={"slos": [{"signal": "api:documents", "p95": "500ms", "success": 0.99}]},
+        recovery={"budget": "15s", "stable_for": "5s"},
+        abort=[{"when": "error_rate", "signal": "api:documents", "above": 0.9, "for": "3s"}],
+        runbook="runbooks/cascade-vector-latency.md",
+    )
+    fault_on = 12.0
+    revert_s = 16.0 if aborted else 20.0
+    end_s = 16.0 if aborted else (28.0 if recovered else 35.0)
+    n = int(end_s)
+    search_slow_until = revert_s + 2.0 if recovered else end_s
+    docs_bad = (13.0, revert_s + 1.0) if cascade or aborted else (0.0, 0.0)
+
+    search, documents = [], []
+    for i in range(n):
+        # the generator ramps up during the warm-up: its first window has too few samples to judge
+        if fault_on <= i < search_slow_until:
+            search.append(_sample_window(i, 9, 350.0 + 40 * _wobble(i, 1), offered=13))
+        else:
+            search.append(_sample_window(i, 3 if i == 0 else 13, 3.0 + _wobble(i, 1)))
+        if docs_bad[0] <= i < docs_bad[1]:
+            if aborted:  # documents time out outright: the abort rule trips after 3 s
+                documents.append(_sample_window(i, 20, 1000.0, errors=20, offered=27))
+            else:  # the worst window, 17 s, is the cascade's peak
+                p50 = 1020.0 if i == 17 else 830.0 + 60 * _wobble(i, 2)
+                documents.append(_sample_window(i, 20, p50, errors=4 if i == 17 else 3, offered=27))
+        else:
+            documents.append(_sample_window(i, 4 if i == 0 else 27, 2.5 + _wobble(i, 2)))
+
+    label = "f0-latency"
+    builder = (
+        TimelineBuilder(window_s=1.0)
+        .phase("warmup", 0.0, 2.0)
+        .phase("baseline", 2.0, 12.0)
+        .phase("fault", 12.0, revert_s)
+        .signal("api:search", service="api", windows=search)
+        .signal("api:documents", service="api", windows=documents)
+        .probe("probe:vector", "h" * n)
+        .probe("probe:api", "h" * n)
+        .fault(
+            injected_at_s=fault_on,
+            reverted_at_s=revert_s,
+            description="latency on api->vector (latency=0.8, jitter=0.05)",
+            revert_ok=not revert_failed,
+            detail={"label": label, "toxic": label, "proxy": "api-vector"},
+            error="toxic f0-latency still present after revert" if revert_failed else None,
+        )
+        .event(0.0, "phase", "warmup started", phase="warmup")
+        .event(2.0, "phase", "baseline started", phase="baseline")
+        .event(12.0, "phase", "fault started", phase="fault")
+        .event(12.0, "fault", f"applied {label}: latency on api->vector", label=label, action="apply")
+        .note(14.5, "alice", "search is slow, as expected")
+        .note(15.2, "bob", "documents timing out too <investigating>")
+    )
+    abort_reason = "abort condition: error rate of api:documents 100% > 90% for 3s" if aborted else None
+    if aborted:
+        builder.event(16.0, "abort", "error rate of api:documents 100% > 90% for 3s")
+    else:
+        builder.phase("recovery", 20.0, end_s).event(20.0, "phase", "recovery started", phase="recovery")
+    if revert_failed:
+        builder.event(revert_s, "revert_failed", f"revert of {label} failed: toxic {label} still present", label=label)
+    else:
+        builder.event(revert_s, "fault", f"reverted {label}", label=label, action="revert")
+    if recovered and not aborted:
+        builder.event(end_s, "recovered", "recovery established; ending the watch early")
+    for service, cpu, rss in (("api", 12.0, 52_000_000), ("vector", 20.0, 88_000_000), ("host", 35.0, 0)):
+        samples = []
+        for i in range(n):
+            busy = fault_on <= i < revert_s + 2
+            samples.append(
+                ResourceSample(
+                    t_s=float(i),
+                    cpu_percent=round(cpu + (25.0 if busy and service != "vector" else 0.0) + 3 * _wobble(i, 5), 2),
+                    rss_bytes=rss + (6_000_000 if busy else 0) + i * 10_000 if rss else None,
+                    open_fds=20 + (40 if busy and service == "api" else 0) if rss else None,
+                    connections=5 + (60 if busy and service == "api" else 0) if rss else None,
+                )
+            )
+        builder.resources(service, samples)
+    saturated = (15, 16)
+    builder.generator(
+        [
+            GeneratorWindow(
+                index=i,
+                offered=40,
+                sent=37 if i in saturated else 40,
+                lag_p99_ms=15.2 if i in saturated else 1.2,
+                cpu_percent=45.0 if i in saturated else 15.0,
+                saturated=i in saturated,
+            )
+            for i in range(n)
+        ]
+    )
+    timeline = builder.build()
+    revert_errors = (f"revert of {label} failed: toxic {label} still present after revert",) if revert_failed else ()
+    analysis = analyse(timeline, spec, aborted=abort_reason, revert_failed=revert_failed)
+    return Journal(
+        run_id="20261123T071500-ab12cd",
+        experiment=spec,
+        timeline=timeline,
+        analysis=analysis,
+        topology={"name": "demo", "services": {"api": {}, "vector": {}, "postgres": {}}},
+        parameters={"mode": "fragile", "latency": "800ms"},
+        quick=True,
+        started_at="2026-11-23T07:15:00.123Z",
+        ended_at=f"2026-11-23T07:15:{end_s + 2.4:04.1f}00Z",
+        t0_wall=SAMPLE_T0_WALL,
+        host=Host(hostname="ci-runner-1", cpus=2, python="3.12.3"),
+        load_profile=tuple((float(i), 40.0) for i in range(n)),
+        abort_reason=abort_reason,
+        revert_errors=revert_errors,
+    )

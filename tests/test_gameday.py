@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -21,8 +22,8 @@ from chaoslab.errors import SpecError
 from chaoslab.gameday.agenda import GameDayPlan, load_plan, load_steps, runbook_summary
 from chaoslab.gameday.report import all_notes, render_gameday_html, render_gameday_markdown, worst_exit_code
 from chaoslab.gameday.session import GameDay, SessionOptions
-from chaoslab.report.sample import sample_journal
 from chaoslab.run.notes import active_run_file, append_note
+from chaoslab.testing import sample_journal
 from tests.report.tiny import write_tiny
 
 T0 = 1_790_000_000.0
@@ -104,8 +105,7 @@ class TestCombinedReport:
 
     def test_notes_on_one_wall_clock(self) -> None:
         """Session notes and in-run notes are merged in time order with where they fell."""
-        journal = sample_journal()
-        journal["t0_wall"] = T0 + 10.0
+        journal = dataclasses.replace(sample_journal(), t0_wall=T0 + 10.0)
         runs = [{"index": 1, "experiment": "x", "started_wall": T0 + 9.0, "ended_wall": T0 + 40.0}]
         notes = [{"wall_time": T0 + 5.0, "text": "starting", "author": "alice"}]
         merged = all_notes(_session(runs, notes), [journal])
@@ -117,8 +117,7 @@ class TestCombinedReport:
 
     def test_review_is_filled_with_measured_figures(self) -> None:
         """The review names each run's verdict, recovery, cascade and proposes an action per finding."""
-        journal = sample_journal(cascade=True)
-        journal["t0_wall"] = T0
+        journal = dataclasses.replace(sample_journal(cascade=True), t0_wall=T0)
         runs = [
             {
                 "index": 1,
@@ -162,7 +161,7 @@ class TestReportCommandOnASession:
     def test_renders_the_combined_report_again(self, tmp_path: Path) -> None:
         """``chaoslab report SESSION_DIR`` rebuilds gameday.html and gameday.md from session.json and the journals."""
         (tmp_path / "01-a").mkdir()
-        (tmp_path / "01-a" / "journal.json").write_text(json.dumps(sample_journal()))
+        (tmp_path / "01-a" / "journal.json").write_text(json.dumps(sample_journal().to_dict()))
         runs = [
             {
                 "index": 1,

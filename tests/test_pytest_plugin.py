@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chaoslab.pytest_plugin import ChaosResult
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import sample_journal
 from tests.report.tiny import write_tiny
 
 pytest_plugins = ["pytester"]
@@ -20,7 +20,7 @@ FAKE_ENGINE_CONFTEST = '''
 import json
 import pytest
 from chaoslab.pytest_plugin import ChaosResult
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import sample_journal
 
 SEEN = []
 
@@ -31,7 +31,7 @@ def chaoslab_engine():
         SEEN.append((experiment.spec.name, experiment.quick, dict(experiment.parameters), str(run_dir)))
         journal = sample_journal(name=experiment.spec.name)
         path = run_dir / "journal.json"
-        path.write_text(json.dumps(journal))
+        path.write_text(json.dumps(journal.to_dict()))
         return ChaosResult(journal, path, run_dir)
     return run
 
@@ -56,8 +56,19 @@ class TestChaosResult:
 
     def test_unknown_signal_names_the_known_ones(self) -> None:
         """Asking for a signal without an impact record says which signals there are."""
-        with pytest.raises(KeyError, match=r"'api:nope' \(signals: api:documents, api:search\)"):
+        known = "api:documents, api:search, probe:api, probe:vector"
+        with pytest.raises(KeyError, match=rf"'api:nope' \(signals: {known}\)"):
             ChaosResult(sample_journal()).impact("api:nope")
+
+    def test_a_thin_view_over_the_journal(self) -> None:
+        """The typed journal and analysis are there as they are; the verdict compares equal to its string."""
+        journal = sample_journal(cascade=False)
+        result = ChaosResult(journal)
+        assert result.analysis is journal.analysis
+        assert result.verdict == "pass" and result.passed and result.exit_code == 0
+        assert result.cascade == ()
+        assert result.impact("api:search")["degraded_windows"] == journal.analysis.impact["api:search"].degraded_windows
+        assert "chaoslab cascade-vector-latency: pass (exit 0), recovered in 2.0s, no cascade" in result.summary()
 
     def test_not_recovered(self) -> None:
         """Without recovery no limit is met and the summary says so."""

@@ -11,7 +11,7 @@ from chaoslab.clock import RunClock
 from chaoslab.faults.base import FaultContext
 from chaoslab.model.topology import TopologySpec
 from chaoslab.testing import FakeClock, FakeFaultDriver, TimelineBuilder, experiment_spec, signal_windows
-from chaoslab.timeline import SignalKind, Timeline
+from chaoslab.timeline import GeneratorWindow, ResourceSample, SignalKind, Timeline
 
 
 class TestFakeClock:
@@ -186,6 +186,31 @@ class TestTimelineBuilder:
         )
         assert Timeline.from_journal_parts(tl.to_journal_parts()) == tl
 
+    def test_events_notes_resources_and_generator(self) -> None:
+        """Events come out in time order (notes as the engine writes them); resources and generator windows are kept."""
+        tl = (
+            TimelineBuilder()
+            .phases(baseline=2, fault=1)
+            .fault(detail={"label": "f0-latency"}, revert_ok=False, error="toxic still there")
+            .note(2.5, "alice", "slow")
+            .event(2.0, "fault", "applied f0-latency", label="f0-latency")
+            .resources("api", [ResourceSample(t_s=0.0, cpu_percent=12.5)])
+            .generator([GeneratorWindow(index=0, offered=10, sent=9, lag_p99_ms=3.0, saturated=True)])
+            .build()
+        )
+        assert [(e.t_s, e.kind, e.message, dict(e.data)) for e in tl.events] == [
+            (2.0, "fault", "applied f0-latency", {"label": "f0-latency"}),
+            (2.5, "note", "alice: slow", {"author": "alice", "text": "slow"}),
+        ]
+        assert (tl.faults[0].detail, tl.faults[0].revert_ok, tl.faults[0].error) == (
+            {"label": "f0-latency"},
+            False,
+            "toxic still there",
+        )
+        assert tl.resources["api"][0].cpu_percent == 12.5
+        assert tl.generator[0].saturated is True
+        assert Timeline.from_journal_parts(tl.to_journal_parts()) == tl
+
 
 class TestExperimentSpec:
     """A valid experiment for tests."""
@@ -276,6 +301,7 @@ class TestPublicApi:
             "ProbePalette",
             "TimelineBuilder",
             "experiment_spec",
+            "sample_journal",
             "signal_windows",
         ]
         assert all(hasattr(testing, name) for name in testing.__all__)

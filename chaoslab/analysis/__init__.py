@@ -21,7 +21,7 @@ from chaoslab.analysis.model import (
     Verdict,
     exit_code_for,
 )
-from chaoslab.analysis.pipeline import analyse
+from chaoslab.analysis.pipeline import analyse, unjudged
 
 __all__ = [
     "Analysis",
@@ -35,4 +35,5 @@ __all__ = [
     "Verdict",
     "analyse",
     "exit_code_for",
+    "unjudged",
 ]

@@ -138,3 +138,45 @@ def analyse(
         exit_code=exit_code,
         revert_failed=revert_failed,
     )
+
+
+def unjudged(spec: ExperimentSpec, *, error: str, revert_failed: bool = False) -> Analysis:
+    """The analysis of a run that could not be analysed: no figures, verdict error, the reason why.
+
+    Nothing is healthy in it and nothing recovered; the exit code is 3 (4 after a failed revert).
+
+    >>> from chaoslab.testing import experiment_spec
+    >>> result = unjudged(experiment_spec(), error="analysis failed: ZeroDivisionError()")
+    >>> result.verdict.value, result.reasons, result.exit_code
+    ('error', ('error: analysis failed: ZeroDivisionError()',), 3)
+    """
+    verdict, reasons, exit_code = decide(
+        cascade=(),
+        recovery_time_s=None,
+        budget_s=spec.recovery.budget,
+        stable_for_s=spec.recovery.stable_for,
+        slos=(),
+        fault_ran=False,
+        has_signals=False,
+        error=error,
+        revert_failed=revert_failed,
+    )
+    return Analysis(
+        baseline={},
+        bands={},
+        health={},
+        impact={},
+        time_to_impact_s=None,
+        recovery_time_s=None,
+        recovery_from_injection_s=None,
+        recovered=False,
+        recovery_budget_s=spec.recovery.budget,
+        stable_for_s=spec.recovery.stable_for,
+        cascade=(),
+        slos=(),
+        warnings=(),
+        verdict=verdict,
+        reasons=reasons,
+        exit_code=exit_code,
+        revert_failed=revert_failed,
+    )

@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import click
 
 from chaoslab.errors import SpecError
 from chaoslab.files import write_atomic
-
-
-def read_journal(path: Path) -> dict[str, Any]:
-    """Read a journal file, or raise a one-line SpecError naming what is wrong with it."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("journal not found", file=str(path)) from None
-    except IsADirectoryError:
-        raise SpecError("expected a journal JSON file, got a directory", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read journal: {exc}", file=str(path)) from None
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise SpecError(f"expected a JSON journal, got invalid JSON ({exc})", file=str(path)) from None
-    if not isinstance(data, dict):
-        raise SpecError(f"expected a JSON object at the top level, got {type(data).__name__}", file=str(path))
-    if "schema_version" not in data or not isinstance(data.get("experiment"), Mapping):
-        raise SpecError("not a chaoslab journal (no schema_version or experiment)", file=str(path))
-    return data
+from chaoslab.journal import read_journal
 
 
 @click.command("report")
@@ -69,17 +47,16 @@ def report_command(
     if journal.is_dir():
         _session_reports(journal, html_path, md_path)
         return
-    data = read_journal(journal)
-    written = write_reports(data, html=html_path, junit=junit_path, markdown=md_path)
+    run = read_journal(journal)
+    written = write_reports(run, html=html_path, junit=junit_path, markdown=md_path)
     if as_json:
-        click.echo(json.dumps(summary_json(data), indent=2))
+        click.echo(json.dumps(summary_json(run), indent=2))
     elif not written:
-        print_summary(data)
+        print_summary(run)
     for path in written:
         click.echo(f"wrote {path}", err=True)
     if exit_code:
-        code = summary_json(data)["exit_code"]
-        sys.exit(int(code))
+        sys.exit(run.exit_code)
 
 
 def _session_reports(session_dir: Path, html_path: Path | None, md_path: Path | None) -> None:
@@ -90,10 +67,7 @@ def _session_reports(session_dir: Path, html_path: Path | None, md_path: Path | 
         raise SpecError(
             "expected a journal file or a game-day session directory (no session.json)", file=str(session_dir)
         )
-    try:
-        session, journals = load_session(session_dir)
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot read the session: {exc}", file=str(session_dir)) from None
+    session, journals = load_session(session_dir)
     html_path = html_path or session_dir / "gameday.html"
     md_path = md_path or session_dir / "gameday.md"
     write_atomic(html_path, render_gameday_html(session, journals))

@@ -12,6 +12,7 @@ import click
 from chaoslab.commands.spec import quick_option, set_option
 from chaoslab.model.loading import load_experiment, parse_overrides
 from chaoslab.plan import build_plan, render_plan
+from chaoslab.report import print_summary, summary_json
 from chaoslab.run.safety import check_network_safety
 
 
@@ -78,7 +79,7 @@ def run_command(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if as_json:
         summary = summary_json(result.journal)
-        summary.setdefault("journal", str(result.journal_path))
+        summary["journal"] = str(result.journal_path)
         click.echo(json.dumps(summary, indent=2))
     else:
         print_summary(result.journal)

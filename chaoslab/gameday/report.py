@@ -14,9 +14,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from chaoslab.analysis.model import Verdict
+from chaoslab.errors import SpecError
+from chaoslab.journal import Journal, read_journal
 from chaoslab.report.html import page, run_sections
 from chaoslab.report.markdown import VERDICT_ICON, run_markdown
-from chaoslab.report.model import JournalView, Verdict, fmt_ms, fmt_pct, fmt_s
+from chaoslab.report.model import ReportView, fmt_ms, fmt_pct, fmt_s
 from chaoslab.report.svg import FONT, MARKER_COLOURS, nice_ticks
 
 VERDICT_COLOUR = {"pass": "#1a7f37", "fail": "#cf222e", "aborted": "#9a6700", "error": "#6e40c9", "skipped": "#8c959f"}
@@ -51,14 +54,14 @@ def _run_label(run: Mapping[str, Any]) -> str:
     return f"{run.get('experiment', '?')}{extra}"
 
 
-def _t0(run: Mapping[str, Any], journal: Mapping[str, Any] | None) -> float | None:
-    if journal is not None and isinstance(journal.get("t0_wall"), int | float):
-        return float(journal["t0_wall"])
+def _t0(run: Mapping[str, Any], journal: Journal | None) -> float | None:
+    if journal is not None and journal.t0_wall is not None:
+        return journal.t0_wall
     started = run.get("started_wall")
     return float(started) if isinstance(started, int | float) else None
 
 
-def all_notes(session: Mapping[str, Any], journals: Sequence[Mapping[str, Any] | None]) -> list[TimedNote]:
+def all_notes(session: Mapping[str, Any], journals: Sequence[Journal | None]) -> list[TimedNote]:
     """Session notes (between runs) and in-run notes, on one wall clock, in order."""
     notes: list[TimedNote] = []
     runs = list(session.get("runs") or [])
@@ -74,15 +77,13 @@ def all_notes(session: Mapping[str, Any], journals: Sequence[Mapping[str, Any] |
         if journal is None:
             continue
         t0 = _t0(run, journal)
-        for note in JournalView(journal).notes():
+        for note in ReportView(journal).notes():
             wall = (t0 or 0.0) + note.t_s
             notes.append(TimedNote(wall, note.author, note.text, f"run {run.get('index')} +{note.t_s:.1f}s"))
     return sorted(notes, key=lambda n: n.wall_time)
 
 
-def session_timeline_svg(
-    session: Mapping[str, Any], journals: Sequence[Mapping[str, Any] | None], width: int = 1240
-) -> str:
+def session_timeline_svg(session: Mapping[str, Any], journals: Sequence[Journal | None], width: int = 1240) -> str:
     """Runs as bars coloured by verdict on the session's wall clock, notes as markers above them."""
     start = session.get("started_wall")
     end = session.get("ended_wall")
@@ -135,18 +136,18 @@ def session_timeline_svg(
 
 
 def _pairs(
-    session: Mapping[str, Any], journals: Sequence[Mapping[str, Any] | None]
-) -> list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+    session: Mapping[str, Any], journals: Sequence[Journal | None]
+) -> list[tuple[Mapping[str, Any], Journal | None]]:
     runs = list(session.get("runs") or [])
     padded = list(journals) + [None] * (len(runs) - len(journals))
     return list(zip(runs, padded, strict=False))
 
 
-def review_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, Any] | None]) -> str:
+def review_markdown(session: Mapping[str, Any], journals: Sequence[Journal | None]) -> str:
     """A post-incident review template, pre-filled with the measured figures; prose left for the team."""
     pairs = _pairs(session, journals)
     ran = [(r, j) for r, j in pairs if j is not None]
-    verdicts = [JournalView(j).verdict for _, j in ran]
+    verdicts = [j.verdict for _, j in ran]
     counts = {v: verdicts.count(v) for v in Verdict}
     started = session.get("started_wall")
     date = (
@@ -177,15 +178,15 @@ def review_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, 
         if journal is None:
             lines.append(f"| {run.get('index')} | {_run_label(run)} | — | {run.get('status', 'skipped')} | — | — |")
             continue
-        view = JournalView(journal)
-        hypothesis = " ".join(str(view.experiment.get("description") or "").split())[:160] or "—"
+        analysis = journal.analysis
+        hypothesis = " ".join(journal.experiment.description.split())[:160] or "—"
         recovery = (
-            fmt_s(view.recovery_time_s) if view.recovered else "not recovered"
-        ) + f" ({fmt_s(view.recovery_budget_s)})"
-        cascade = ", ".join(f"{c.signal} from {fmt_s(c.onset_s)}" for c in view.cascade()) or "none"
+            fmt_s(analysis.recovery_time_s) if analysis.recovered else "not recovered"
+        ) + f" ({fmt_s(analysis.recovery_budget_s)})"
+        cascade = ", ".join(f"{c.signal} from {fmt_s(c.onset_s)}" for c in analysis.cascade) or "none"
         lines.append(
             f"| {run.get('index')} | {_run_label(run)} | {hypothesis.replace('|', '/')} "
-            f"| {view.verdict.value.upper()} | {recovery} | {cascade} |"
+            f"| {journal.verdict.value.upper()} | {recovery} | {cascade} |"
         )
     lines += ["", "## Timeline (UTC)", ""]
     events: list[tuple[float, str]] = []
@@ -196,26 +197,27 @@ def review_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, 
             events.append((float(run["started_wall"]), f"run {run.get('index')} started: {label}"))
         if journal is None or t0 is None:
             continue
-        view = JournalView(journal)
+        view = ReportView(journal)
         for f in view.faults():
-            if f.injected_at_s is not None:
+            r = f.record
+            if r.injected_at_s is not None:
                 events.append(
-                    (t0 + f.injected_at_s, f"run {run.get('index')}: {f.label} injected ({f.description or f.kind})")
+                    (t0 + r.injected_at_s, f"run {run.get('index')}: {f.label} injected ({r.description or r.kind})")
                 )
-            if f.reverted_at_s is not None:
-                ok = {True: "revert verified", False: "REVERT FAILED", None: "revert not checked"}[f.revert_ok]
-                events.append((t0 + f.reverted_at_s, f"run {run.get('index')}: {f.label} reverted, {ok}"))
-        for c in view.cascade():
+            if r.reverted_at_s is not None:
+                ok = {True: "revert verified", False: "REVERT FAILED", None: "revert not checked"}[r.revert_ok]
+                events.append((t0 + r.reverted_at_s, f"run {run.get('index')}: {f.label} reverted, {ok}"))
+        for c in journal.analysis.cascade:
             events.append((t0 + c.onset_s, f"run {run.get('index')}: cascade, {c.signal} degraded"))
         recovery_at = view.recovery_at_s()
         if recovery_at is not None:
             events.append((t0 + recovery_at, f"run {run.get('index')}: recovered"))
-        if view.abort_reason:
-            aborts = [float(e["t_s"]) for e in view.events() if e.get("kind") == "abort"]
+        if journal.abort_reason:
+            aborts = [e.t_s for e in view.events() if e.kind == "abort"]
             at = t0 + (aborts[0] if aborts else view.duration_s)
-            events.append((at, f"run {run.get('index')}: aborted — {view.abort_reason}"))
+            events.append((at, f"run {run.get('index')}: aborted — {journal.abort_reason}"))
         if isinstance(run.get("ended_wall"), int | float):
-            events.append((float(run["ended_wall"]), f"run {run.get('index')} ended: {view.verdict.value}"))
+            events.append((float(run["ended_wall"]), f"run {run.get('index')} ended: {journal.verdict.value}"))
     for note in all_notes(session, journals):
         events.append((note.wall_time, f"note ({note.author}, {note.context}): {note.text}"))
     lines += [f"- **{clock(wall)}** {text}" for wall, text in sorted(events, key=lambda e: e[0])]
@@ -223,23 +225,24 @@ def review_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, 
     for run, journal in pairs:
         if journal is None:
             continue
-        view = JournalView(journal)
+        view = ReportView(journal)
+        analysis = journal.analysis
         lines.append(
-            f"**Run {run.get('index')} — {_run_label(run)}:** time to impact {fmt_s(view.time_to_impact_s)}, "
-            f"recovery {fmt_s(view.recovery_time_s)} after revert "
-            f"({fmt_s(view.recovery_from_injection_s)} after injection)."
+            f"**Run {run.get('index')} — {_run_label(run)}:** time to impact {fmt_s(analysis.time_to_impact_s)}, "
+            f"recovery {fmt_s(analysis.recovery_time_s)} after revert "
+            f"({fmt_s(analysis.recovery_from_injection_s)} after injection)."
         )
         lines.append("")
         for name in view.onset_order():
-            imp = view.impact(name)
-            if not imp or not imp.get("degraded_windows"):
+            imp = analysis.impact.get(name)
+            if imp is None or not imp.degraded_windows:
                 continue
             lines.append(
-                f"- `{name}`{' (expected)' if imp.get('expected') else ''}: degraded from "
-                f"{fmt_s(view.onset_of(name))}, {imp.get('degraded_windows')} windows, peak p95 "
-                f"{fmt_ms(imp.get('peak_p95_ms'))}, peak error rate {fmt_pct(imp.get('peak_error_rate'))}"
+                f"- `{name}`{' (expected)' if imp.expected else ''}: degraded from "
+                f"{fmt_s(view.onset_of(name))}, {imp.degraded_windows} windows, peak p95 "
+                f"{fmt_ms(imp.peak_p95_ms)}, peak error rate {fmt_pct(imp.peak_error_rate)}"
             )
-        for slo in view.slos():
+        for slo in analysis.slos:
             if not slo.ok:
                 lines.append(f"- SLO broken: `{slo.signal}` {slo.objective} (observed {slo.observed})")
         lines.append("")
@@ -247,7 +250,7 @@ def review_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, 
     for run, journal in pairs:
         if journal is None:
             continue
-        view = JournalView(journal)
+        view = ReportView(journal)
         injected = view.first_injection_s()
         notes_after = [n for n in view.notes() if injected is not None and n.t_s >= injected]
         if notes_after:
@@ -280,19 +283,19 @@ def review_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, 
     ]
     actions: list[str] = []
     for run, journal in ran:
-        view = JournalView(journal)
-        for c in view.cascade():
+        analysis = journal.analysis
+        for c in analysis.cascade:
             actions.append(
                 f"Contain the spread to `{c.signal}` seen in run {run.get('index')} (bulkhead, timeout, breaker?)"
             )
-        if not view.recovered and view.verdict is not Verdict.ABORTED:
+        if not analysis.recovered and journal.verdict is not Verdict.ABORTED:
             actions.append(
-                f"Run {run.get('index')} did not recover within {fmt_s(view.recovery_budget_s)}: find what holds it"
+                f"Run {run.get('index')} did not recover within {fmt_s(analysis.recovery_budget_s)}: find what holds it"
             )
-        for slo in view.slos():
+        for slo in analysis.slos:
             if not slo.ok:
                 actions.append(f"`{slo.signal}` broke {slo.objective} in run {run.get('index')}")
-        for error in view.revert_errors:
+        for error in journal.revert_errors:
             actions.append(f"Revert failed in run {run.get('index')}: {error} — fix the fault's undo")
     actions = list(dict.fromkeys(actions)) or ["_…_"]
     lines += [f"| {a} | | |" for a in actions]
@@ -300,10 +303,10 @@ def review_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, 
     return "\n".join(lines)
 
 
-def render_gameday_markdown(session: Mapping[str, Any], journals: Sequence[Mapping[str, Any] | None]) -> str:
+def render_gameday_markdown(session: Mapping[str, Any], journals: Sequence[Journal | None]) -> str:
     """The combined Markdown report: summary table, every run, then the review template."""
     pairs = _pairs(session, journals)
-    code = int(session.get("exit_code", worst_exit_code([JournalView(j).exit_code for _, j in pairs if j is not None])))
+    code = int(session.get("exit_code", worst_exit_code([j.exit_code for _, j in pairs if j is not None])))
     lines = [
         f"# Game day: {session.get('title', '')} (exit {code})",
         "",
@@ -316,24 +319,24 @@ def render_gameday_markdown(session: Mapping[str, Any], journals: Sequence[Mappi
         if journal is None:
             lines.append(f"| {run.get('index')} | {_run_label(run)} | {run.get('status', 'skipped')} | — | — | — |")
             continue
-        view = JournalView(journal)
+        analysis = journal.analysis
         lines.append(
-            f"| {run.get('index')} | {_run_label(run)} | {VERDICT_ICON[view.verdict]} {view.verdict.value} "
-            f"| {fmt_s(view.recovery_time_s) if view.recovered else 'not recovered'} "
-            f"| {', '.join(c.signal for c in view.cascade()) or 'none'} | {len(view.notes())} |"
+            f"| {run.get('index')} | {_run_label(run)} | {VERDICT_ICON[journal.verdict]} {journal.verdict.value} "
+            f"| {fmt_s(analysis.recovery_time_s) if analysis.recovered else 'not recovered'} "
+            f"| {', '.join(c.signal for c in analysis.cascade) or 'none'} | {len(ReportView(journal).notes())} |"
         )
     lines.append("")
     for _run, journal in pairs:
         if journal is not None:
-            lines.append(run_markdown(JournalView(journal), level=2))
+            lines.append(run_markdown(journal, level=2))
     lines.append(review_markdown(session, journals))
     return "\n".join(lines)
 
 
-def render_gameday_html(session: Mapping[str, Any], journals: Sequence[Mapping[str, Any] | None]) -> str:
+def render_gameday_html(session: Mapping[str, Any], journals: Sequence[Journal | None]) -> str:
     """The combined HTML report: one self-contained file."""
     pairs = _pairs(session, journals)
-    code = int(session.get("exit_code", worst_exit_code([JournalView(j).exit_code for _, j in pairs if j is not None])))
+    code = int(session.get("exit_code", worst_exit_code([j.exit_code for _, j in pairs if j is not None])))
     overall = {0: "pass", 1: "fail", 3: "aborted", 4: "error"}.get(code, "error")
     title = str(session.get("title") or "game day")
     body = [
@@ -357,13 +360,14 @@ def render_gameday_html(session: Mapping[str, Any], journals: Sequence[Mapping[s
                 f"<td class='muted'>{escape(str(run.get('status', 'skipped')))}</td><td>—</td><td>—</td><td>—</td></tr>"
             )
             continue
-        view = JournalView(journal)
-        cls = "ok" if view.verdict is Verdict.PASS else "bad"
+        analysis = journal.analysis
+        cls = "ok" if journal.verdict is Verdict.PASS else "bad"
         rows.append(
             f"<tr><td><a href='#{anchor}'>{run.get('index')}</a></td><td>{escape(_run_label(run))}</td>"
-            f"<td class='{cls}'>{view.verdict.value}</td>"
-            f"<td>{fmt_s(view.recovery_time_s) if view.recovered else 'not recovered'}</td>"
-            f"<td>{escape(', '.join(c.signal for c in view.cascade()) or 'none')}</td><td>{len(view.notes())}</td></tr>"
+            f"<td class='{cls}'>{journal.verdict.value}</td>"
+            f"<td>{fmt_s(analysis.recovery_time_s) if analysis.recovered else 'not recovered'}</td>"
+            f"<td>{escape(', '.join(c.signal for c in analysis.cascade) or 'none')}</td>"
+            f"<td>{len(ReportView(journal).notes())}</td></tr>"
         )
     body.append(
         "<h2>Runs</h2><div class='card'><table><tr><th>#</th><th>experiment</th><th>verdict</th><th>recovery</th>"
@@ -393,19 +397,25 @@ def render_gameday_html(session: Mapping[str, Any], journals: Sequence[Mapping[s
             continue
         body.append(f"<section id='run-{run.get('index')}' style='margin-top:40px;border-top:3px solid #d0d7de'>")
         body.append(f"<p class='meta'>run {run.get('index')} of {len(pairs)}</p>")
-        body.append(run_sections(JournalView(journal), heading_level=2))
+        body.append(run_sections(journal, heading_level=2))
         body.append("</section>")
     return page(f"chaoslab game day · {title}", "".join(body))
 
 
-def load_session(session_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
+def load_session(session_dir: Path) -> tuple[dict[str, Any], list[Journal | None]]:
     """Read a game day's ``session.json`` and its runs' journals (None for runs that did not run)."""
-    session = json.loads((session_dir / "session.json").read_text(encoding="utf-8"))
-    journals: list[dict[str, Any] | None] = []
+    path = session_dir / "session.json"
+    try:
+        session = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read the session: {exc}", file=str(path)) from None
+    if not isinstance(session, dict):
+        raise SpecError(f"expected a JSON object at the top level, got {type(session).__name__}", file=str(path))
+    journals: list[Journal | None] = []
     for run in session.get("runs") or []:
-        path = run.get("journal_path")
+        journal_path = run.get("journal_path")
         journal = None
-        if path and (session_dir / path).is_file():
-            journal = json.loads((session_dir / path).read_text(encoding="utf-8"))
+        if journal_path and (session_dir / journal_path).is_file():
+            journal = read_journal(session_dir / journal_path)
         journals.append(journal)
     return session, journals

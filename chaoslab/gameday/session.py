@@ -26,9 +26,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from chaoslab.analysis.model import Verdict
 from chaoslab.files import write_atomic
 from chaoslab.gameday.agenda import GameDayPlan, GameDayStep, describe_runbook
 from chaoslab.gameday.report import render_gameday_html, render_gameday_markdown, worst_exit_code
+from chaoslab.journal import Journal
 from chaoslab.model.loading import Experiment
 from chaoslab.plan import build_plan, render_plan
 from chaoslab.report import append_step_summary, print_summary
@@ -129,7 +131,7 @@ class GameDay:
         self.base = options.state_dir or state_dir()
         self.notes_path = options.out_dir / "notes.jsonl"
         self.runs: list[dict[str, Any]] = []
-        self.journals: list[dict[str, Any] | None] = []
+        self.journals: list[Journal | None] = []
 
     # --- notes ----------------------------------------------------------------------------
     def announce(self) -> None:
@@ -209,7 +211,7 @@ class GameDay:
                 journal = self.run_step(i, experiment, record)
                 self.journals.append(journal)
                 self.announce()
-                if journal.get("verdict") == "aborted" and self.plan.stop_on_abort:
+                if journal.verdict is Verdict.ABORTED and self.plan.stop_on_abort:
                     self.console.print("[yellow]run aborted: ending the session (stop_on_abort)[/]")
                     for later_i, later in enumerate(self.experiments[i:], i + 1):
                         self.runs.append(
@@ -224,11 +226,11 @@ class GameDay:
                     break
         finally:
             self.unannounce()
-            code = worst_exit_code([int(j.get("exit_code", 3)) for j in self.journals if j is not None])
+            code = worst_exit_code([j.exit_code for j in self.journals if j is not None])
             self.write_session(started, time.time(), code)
         return code
 
-    def run_step(self, index: int, experiment: Experiment, record: dict[str, Any]) -> dict[str, Any]:
+    def run_step(self, index: int, experiment: Experiment, record: dict[str, Any]) -> Journal:
         """Run one experiment with the live view and abort handling; returns its journal."""
         run_dir = self.options.out_dir / f"{index:02d}-{experiment.spec.name}"
         record["run_dir"] = str(run_dir.relative_to(self.options.out_dir))
@@ -245,10 +247,10 @@ class GameDay:
                 os.environ["GITHUB_STEP_SUMMARY"] = step_summary
         record["ended_wall"] = time.time()
         record["status"] = "ran"
-        record["verdict"] = result.verdict
-        record["exit_code"] = result.exit_code
+        journal: Journal = result.journal
+        record["verdict"] = journal.verdict.value
+        record["exit_code"] = journal.exit_code
         record["journal_path"] = str(Path(record["run_dir"]) / "journal.json")
-        journal: dict[str, Any] = result.journal
         print_summary(journal, self.console)
         return journal
 

@@ -1,9 +1,9 @@
 """Renderers of a run's journal: terminal summary, ``--json`` summary, HTML, JUnit XML, Markdown.
 
-Every renderer takes the journal as plain JSON data (what the engine writes, or what
+Every renderer takes a :class:`~chaoslab.journal.Journal` (what the engine returns, or what
 ``chaoslab report JOURNAL`` reads back), so reports can be regenerated offline::
 
-    journal = json.loads(Path("journal.json").read_text())
+    journal = read_journal(Path("journal.json"))
     write_reports(journal, html=Path("report.html"), junit=Path("junit.xml"))
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from chaoslab.files import write_atomic
+from chaoslab.journal import Journal
 from chaoslab.report.html import render_html
 from chaoslab.report.junit import render_junit
 from chaoslab.report.markdown import render_markdown
@@ -43,7 +43,7 @@ def append_step_summary(markdown: str, env: Mapping[str, str] | None = None) -> 
 
 
 def write_reports(
-    journal: Mapping[str, Any],
+    journal: Journal,
     *,
     html: Path | None = None,
     junit: Path | None = None,

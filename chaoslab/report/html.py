@@ -9,12 +9,13 @@ faults; notes and events; resources; the load generator; the resolved experiment
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 import yaml
 
+from chaoslab.analysis.model import Verdict
+from chaoslab.journal import Journal
 from chaoslab.report.charts import (
     MARKER_LEGEND,
     generator_section,
@@ -23,7 +24,7 @@ from chaoslab.report.charts import (
     run_markers,
     signals_section,
 )
-from chaoslab.report.model import JournalView, Verdict, fmt_ms, fmt_pct, fmt_s
+from chaoslab.report.model import ReportView, fmt_ms, fmt_pct, fmt_s
 from chaoslab.report.svg import MatrixRow, health_matrix
 
 CSS = """
@@ -69,14 +70,14 @@ def page(title: str, body: str) -> str:
     )
 
 
-def render_html(journal: Mapping[str, Any]) -> str:
+def render_html(journal: Journal) -> str:
     """The run's report as one self-contained HTML document."""
-    view = JournalView(journal)
-    return page(f"chaoslab · {view.name} · {view.verdict.value}", run_sections(view))
+    return page(f"chaoslab · {journal.name} · {journal.verdict.value}", run_sections(journal))
 
 
-def run_sections(view: JournalView, *, heading_level: int = 1) -> str:
+def run_sections(journal: Journal, *, heading_level: int = 1) -> str:
     """Every section of one run's report (reused by the game-day report)."""
+    view = ReportView(journal)
     parts = [
         header(view, heading_level),
         banner(view),
@@ -93,50 +94,48 @@ def run_sections(view: JournalView, *, heading_level: int = 1) -> str:
     return "".join(parts)
 
 
-def header(view: JournalView, level: int = 1) -> str:
+def header(view: ReportView, level: int = 1) -> str:
     """Title and run metadata."""
-    raw = view.raw
-    host_raw = raw.get("host")
-    host: Mapping[str, Any] = host_raw if isinstance(host_raw, Mapping) else {}
+    journal = view.journal
     meta = [
-        f"run {escape(view.run_id)}" if view.run_id else "",
-        f"started {escape(str(raw.get('started_at') or '?'))}",
+        f"run {escape(journal.run_id)}" if journal.run_id else "",
+        f"started {escape(journal.started_at or '?')}",
         f"duration {fmt_s(view.duration_s)}",
-        f"window {view.window_s:g}s",
-        "quick" if raw.get("quick") else "",
-        f"host {escape(str(host.get('hostname')))}" if host.get("hostname") else "",
-        f"chaoslab {escape(str(raw.get('chaoslab_version') or '?'))}",
+        f"window {journal.timeline.window_s:g}s",
+        "quick" if journal.quick else "",
+        f"host {escape(journal.host.hostname)}" if journal.host.hostname else "",
+        f"chaoslab {escape(journal.chaoslab_version or '?')}",
     ]
-    params = raw.get("parameters")
-    if isinstance(params, Mapping) and params:
-        meta.append("parameters " + escape(", ".join(f"{k}={v}" for k, v in params.items())))
-    desc = str(view.experiment.get("description") or "")
+    if journal.parameters:
+        meta.append("parameters " + escape(", ".join(f"{k}={v}" for k, v in journal.parameters.items())))
+    desc = journal.experiment.description
     tag = f"h{min(max(level, 1), 3)}"
-    return f"<{tag}>{escape(view.name)}</{tag}><div class='meta'>{' · '.join(m for m in meta if m)}</div>" + (
+    return f"<{tag}>{escape(journal.name)}</{tag}><div class='meta'>{' · '.join(m for m in meta if m)}</div>" + (
         f"<p class='meta'>{escape(' '.join(desc.split()))}</p>" if desc else ""
     )
 
 
-def banner(view: JournalView) -> str:
+def banner(view: ReportView) -> str:
     """The verdict banner: pass/fail, recovery, cascade, and why."""
-    verdict = view.verdict
-    cascade = view.cascade()
+    journal, analysis = view.journal, view.analysis
+    verdict = journal.verdict
+    cascade = analysis.cascade
     lines: list[str] = []
-    if view.recovered:
-        lines.append(f"recovered {fmt_s(view.recovery_time_s)} after the fault was removed")
+    if analysis.recovered:
+        lines.append(f"recovered {fmt_s(analysis.recovery_time_s)} after the fault was removed")
     elif verdict is not Verdict.ABORTED:
-        lines.append(f"not recovered within the {fmt_s(view.recovery_budget_s)} budget")
+        lines.append(f"not recovered within the {fmt_s(analysis.recovery_budget_s)} budget")
     lines.append(
         "cascade: " + (", ".join(f"{c.signal} from {fmt_s(c.onset_s)}" for c in cascade) if cascade else "none")
     )
-    if view.abort_reason:
-        lines.append("aborted: " + view.abort_reason)
-    lines.extend(f"revert failed: {e}" for e in view.revert_errors)
-    lines.extend(r for r in view.reasons if not r.startswith("cascade"))
+    if journal.abort_reason:
+        lines.append("aborted: " + journal.abort_reason)
+    lines.extend(f"revert failed: {e}" for e in journal.revert_errors)
+    lines.extend(r for r in analysis.reasons if not r.startswith("cascade"))
     items = "".join(f"<li>{escape(line)}</li>" for line in dict.fromkeys(lines))
     return (
         f"<div class='banner {verdict.value}' id='verdict'><div class='word'>{verdict.value}</div>"
-        f"<div><div>exit code {view.exit_code}</div><ul class='why' style='margin:4px 0 0;padding-left:18px'>"
+        f"<div><div>exit code {journal.exit_code}</div><ul class='why' style='margin:4px 0 0;padding-left:18px'>"
         f"{items}</ul></div></div>"
     )
 
@@ -145,23 +144,22 @@ def _fig(key: str, value: str, cls: str = "") -> str:
     return f"<div class='fig'><div class='k'>{escape(key)}</div><div class='v {cls}'>{escape(value)}</div></div>"
 
 
-def figures(view: JournalView) -> str:
+def figures(view: ReportView) -> str:
     """Key figures in boxes."""
-    slos = view.slos()
+    analysis = view.analysis
+    aborted = view.journal.verdict is Verdict.ABORTED
+    slos = analysis.slos
     held = sum(1 for s in slos if s.ok)
-    cascade = view.cascade()
-    budget = view.recovery_budget_s
+    cascade = analysis.cascade
     items = [
         _fig(
             "recovery time",
-            fmt_s(view.recovery_time_s)
-            if view.recovered
-            else ("run aborted" if view.verdict is Verdict.ABORTED else "not recovered"),
-            "good" if view.recovered else ("" if view.verdict is Verdict.ABORTED else "bad"),
+            fmt_s(analysis.recovery_time_s) if analysis.recovered else ("run aborted" if aborted else "not recovered"),
+            "good" if analysis.recovered else ("" if aborted else "bad"),
         ),
-        _fig("recovery budget", fmt_s(budget)),
-        _fig("from injection", fmt_s(view.recovery_from_injection_s)),
-        _fig("time to impact", fmt_s(view.time_to_impact_s)),
+        _fig("recovery budget", fmt_s(analysis.recovery_budget_s)),
+        _fig("from injection", fmt_s(analysis.recovery_from_injection_s)),
+        _fig("time to impact", fmt_s(analysis.time_to_impact_s)),
         _fig("cascade", f"yes ({len(cascade)})" if cascade else "no", "bad" if cascade else "good"),
     ]
     if slos:
@@ -169,22 +167,29 @@ def figures(view: JournalView) -> str:
     return f"<div class='figures'>{''.join(items)}</div>"
 
 
-def matrix_section(view: JournalView) -> str:
+def matrix_section(view: ReportView) -> str:
     """The service × time health matrix, in order of onset."""
     health = view.health()
     if not health:
-        return "<h2>Health over time</h2><p class='muted'>No analysis in this journal (run aborted early?).</p>"
-    expected = set(view.expected_impact())
-    cascading = {c.signal for c in view.cascade()}
+        return (
+            "<h2>Health over time</h2><p class='muted'>"
+            "No health to show: no signal was measured, or the run could not be analysed.</p>"
+        )
+    expected = set(view.journal.experiment.expected_impact)
+    cascading = {c.signal for c in view.analysis.cascade}
     rows = []
     for name in view.onset_order():
         onset = view.onset_of(name)
         tag = "cascade" if name in cascading else ("expected" if name in expected else "")
         note = f"{tag + ' · ' if tag else ''}onset {fmt_s(onset)}" if onset is not None else tag
         rows.append(MatrixRow(name, health.get(name, ""), note, emphasis=name in cascading))
-    phases = [(str(p.get("name")), float(p["start_s"]), float(p.get("end_s") or p["start_s"])) for p in view.phases()]
+    phases = [(p.name, p.start_s, p.end_s) for p in view.timeline.phases]
     svg = health_matrix(
-        rows, window_s=view.window_s, x_max_s=view.end_s, phases=phases, markers=run_markers(view, notes=True)
+        rows,
+        window_s=view.timeline.window_s,
+        x_max_s=view.end_s,
+        phases=phases,
+        markers=run_markers(view, notes=True),
     )
     swatches = legend([("healthy", "#3fb27f"), ("degraded", "#e5534b"), ("no data", "#d8dee4"), *MARKER_LEGEND])
     return (
@@ -194,10 +199,11 @@ def matrix_section(view: JournalView) -> str:
     )
 
 
-def findings_section(view: JournalView) -> str:
+def findings_section(view: ReportView) -> str:
     """Cascade, SLOs, reasons and warnings."""
+    analysis = view.analysis
     out = ["<h2 id='findings'>Findings</h2>"]
-    cascade = view.cascade()
+    cascade = analysis.cascade
     if cascade:
         rows = "".join(
             f"<tr><td>{escape(c.signal)}</td><td>{fmt_s(c.onset_s)}</td><td>{fmt_s(c.peak_s)}</td>"
@@ -213,27 +219,31 @@ def findings_section(view: JournalView) -> str:
             "<div class='card'><h3>Cascade</h3><p class='ok'>No signal outside the expected impact degraded.</p></div>"
         )
     impact_rows = []
-    for sig in view.load_signals():
-        name = str(sig.get("name"))
-        imp = view.impact(name)
-        base = view.baseline(name)
-        band = view.band(name)
-        if not imp and not base:
+    for sig in view.timeline.load_signals():
+        name = sig.name
+        imp = analysis.impact.get(name)
+        base = analysis.baseline.get(name)
+        band = analysis.bands.get(name)
+        if imp is None and base is None:
             continue
-        impact_rows.append(
-            f"<tr><td>{escape(name)}{' <span class=tag>expected</span>' if imp.get('expected') else ''}</td>"
-            f"<td>{fmt_ms(base.get('p50_ms'))} / {fmt_ms(base.get('p95_ms'))} / {fmt_ms(base.get('p99_ms'))}</td>"
-            f"<td>≤ {fmt_ms(band.get('p95_max_ms'))}, errors ≤ {fmt_pct(band.get('error_rate_max'))}</td>"
-            f"<td>{fmt_s(imp.get('time_to_impact_s'))}</td><td>{imp.get('degraded_windows', '—')}</td>"
-            f"<td>{fmt_ms(imp.get('peak_p95_ms'))}</td><td>{fmt_pct(imp.get('peak_error_rate'))}</td></tr>"
-        )
+        baseline = f"{fmt_ms(base.p50_ms)} / {fmt_ms(base.p95_ms)} / {fmt_ms(base.p99_ms)}" if base else "— / — / —"
+        limits = f"≤ {fmt_ms(band.p95_max_ms)}, errors ≤ {fmt_pct(band.error_rate_max)}" if band else "≤ —, errors ≤ —"
+        if imp is not None:
+            hit = (
+                f"<td>{fmt_s(imp.time_to_impact_s)}</td><td>{imp.degraded_windows}</td>"
+                f"<td>{fmt_ms(imp.peak_p95_ms)}</td><td>{fmt_pct(imp.peak_error_rate)}</td>"
+            )
+        else:
+            hit = "<td>—</td><td>—</td><td>—</td><td>—</td>"
+        expected_tag = " <span class=tag>expected</span>" if imp is not None and imp.expected else ""
+        impact_rows.append(f"<tr><td>{escape(name)}{expected_tag}</td><td>{baseline}</td><td>{limits}</td>{hit}</tr>")
     if impact_rows:
         out.append(
             "<div class='card'><h3>Impact per signal</h3><table><tr><th>signal</th><th>baseline p50 / p95 / p99</th>"
             "<th>band (p95, errors)</th><th>time to impact</th><th>degraded windows</th><th>peak p95</th>"
             f"<th>peak error rate</th></tr>{''.join(impact_rows)}</table></div>"
         )
-    slos = view.slos()
+    slos = analysis.slos
     if slos:
         rows = "".join(
             f"<tr><td>{escape(s.signal)}</td><td>{escape(s.objective)}</td><td>{escape(s.observed)}</td>"
@@ -244,29 +254,30 @@ def findings_section(view: JournalView) -> str:
             "<div class='card'><h3>SLOs</h3><table><tr><th>signal</th><th>objective</th><th>observed</th>"
             f"<th>result</th></tr>{rows}</table></div>"
         )
-    if view.warnings:
-        items = "".join(f"<li>{escape(w)}</li>" for w in view.warnings)
+    if analysis.warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in analysis.warnings)
         out.append(f"<div class='card'><h3>Warnings</h3><ul>{items}</ul></div>")
     return "".join(out)
 
 
-def faults_section(view: JournalView) -> str:
+def faults_section(view: ReportView) -> str:
     """The faults with apply/revert times and the revert check."""
     faults = view.faults()
     if not faults:
         return "<h2 id='faults'>Faults</h2><p class='muted'>No fault was applied.</p>"
     rows = []
     for f in faults:
-        if f.revert_ok is True:
+        r = f.record
+        if r.revert_ok is True:
             check = "<span class='ok'>revert verified</span>"
-        elif f.revert_ok is False:
+        elif r.revert_ok is False:
             check = "<span class='bad'>revert FAILED</span>"
         else:
             check = "<span class='muted'>not checked</span>"
-        error = f"<div class='bad'>{escape(f.error)}</div>" if f.error else ""
+        error = f"<div class='bad'>{escape(r.error)}</div>" if r.error else ""
         rows.append(
-            f"<tr><td>{escape(f.label)}</td><td>{escape(f.kind)}</td><td>{escape(f.target)}</td>"
-            f"<td>{escape(f.description)}</td><td>{fmt_s(f.injected_at_s)}</td><td>{fmt_s(f.reverted_at_s)}</td>"
+            f"<tr><td>{escape(f.label)}</td><td>{escape(r.kind)}</td><td>{escape(r.target)}</td>"
+            f"<td>{escape(r.description)}</td><td>{fmt_s(r.injected_at_s)}</td><td>{fmt_s(r.reverted_at_s)}</td>"
             f"<td>{check}{error}</td></tr>"
         )
     return (
@@ -275,24 +286,21 @@ def faults_section(view: JournalView) -> str:
     )
 
 
-def events_section(view: JournalView) -> str:
+def events_section(view: ReportView) -> str:
     """Notes and the event log."""
     events = view.events()
     if not events:
         return ""
     rows = []
     for e in events:
-        kind = str(e.get("kind") or "")
-        data_raw = e.get("data")
-        data: Mapping[str, Any] = data_raw if isinstance(data_raw, Mapping) else {}
-        message = escape(str(e.get("message") or ""))
+        message = escape(e.message)
         style = ""
-        if kind == "note":
+        if e.kind == "note":
             style = " style='background:#fbefff'"
-            author, text = str(data.get("author") or ""), str(data.get("text") or "")
+            author, text = str(e.data.get("author") or ""), str(e.data.get("text") or "")
             if author and text:
                 message = f"<b>{escape(author)}</b>: {escape(text)}"
-        rows.append(f"<tr{style}><td>{fmt_s(float(e['t_s']))}</td><td>{escape(kind)}</td><td>{message}</td></tr>")
+        rows.append(f"<tr{style}><td>{fmt_s(e.t_s)}</td><td>{escape(e.kind)}</td><td>{message}</td></tr>")
     notes = len(view.notes())
     return (
         f"<h2 id='events'>Notes and events <span class='muted' style='font-weight:400;font-size:13px'>{notes} notes"
@@ -302,17 +310,21 @@ def events_section(view: JournalView) -> str:
     )
 
 
-def experiment_section(view: JournalView) -> str:
+def experiment_section(view: ReportView) -> str:
     """The resolved experiment (and topology) as YAML, folded."""
     out = ["<h2 id='experiment'>Resolved experiment</h2>"]
-    for key, label in (("experiment", "experiment"), ("topology", "topology")):
-        value = view.raw.get(key)
+    journal = view.journal
+    documents: list[tuple[str, Any]] = [
+        ("experiment", journal.experiment.model_dump(mode="json", by_alias=True)),
+        ("topology", dict(journal.topology)),
+    ]
+    for label, value in documents:
         if not value:
             continue
         try:
             text = yaml.safe_dump(json.loads(json.dumps(value, default=str)), sort_keys=False, allow_unicode=True)
         except (TypeError, ValueError, yaml.YAMLError):
             text = json.dumps(value, indent=2, default=str)
-        out.append(f"<details class='card'{' open' if key == 'experiment' else ''}><summary>{label}</summary>")
+        out.append(f"<details class='card'{' open' if label == 'experiment' else ''}><summary>{label}</summary>")
         out.append(f"<pre>{escape(text)}</pre></details>")
     return "".join(out)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from chaoslab.report.model import JournalView, Verdict, fmt_ms, fmt_pct, fmt_s
+from chaoslab.analysis.model import Verdict
+from chaoslab.journal import Journal
+from chaoslab.report.model import ReportView, fmt_ms, fmt_pct, fmt_s
 
 VERDICT_ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ABORTED: "⚠️", Verdict.ERROR: "🛑"}
 CELL = {"h": "🟩", "d": "🟥", "n": "⬜"}
@@ -28,30 +27,31 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def run_markdown(view: JournalView, *, level: int = 2) -> str:
+def run_markdown(journal: Journal, *, level: int = 2) -> str:
     """The summary of one run, with headings starting at ``level``."""
     h = "#" * level
-    verdict = view.verdict
-    lines = [
-        f"{h} {VERDICT_ICON[verdict]} chaoslab `{view.name}`: **{verdict.value.upper()}** (exit {view.exit_code})",
-        "",
-    ]
-    if view.run_id:
-        lines += [f"run `{view.run_id}` · started {view.raw.get('started_at') or '?'} · {fmt_s(view.duration_s)}", ""]
-    cascade = view.cascade()
-    slos = view.slos()
+    view = ReportView(journal)
+    analysis = journal.analysis
+    verdict = journal.verdict
+    headline = f"chaoslab `{journal.name}`: **{verdict.value.upper()}** (exit {journal.exit_code})"
+    lines = [f"{h} {VERDICT_ICON[verdict]} {headline}", ""]
+    if journal.run_id:
+        lines += [f"run `{journal.run_id}` · started {journal.started_at or '?'} · {fmt_s(view.duration_s)}", ""]
+    cascade = analysis.cascade
+    slos = analysis.slos
     held = sum(1 for s in slos if s.ok)
+    recovery = fmt_s(analysis.recovery_time_s) if analysis.recovered else "not recovered"
     lines += [
         "| recovery time | budget | from injection | time to impact | cascade | SLOs held |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| {fmt_s(view.recovery_time_s) if view.recovered else 'not recovered'} | {fmt_s(view.recovery_budget_s)} "
-        f"| {fmt_s(view.recovery_from_injection_s)} | {fmt_s(view.time_to_impact_s)} "
+        f"| {recovery} | {fmt_s(analysis.recovery_budget_s)} "
+        f"| {fmt_s(analysis.recovery_from_injection_s)} | {fmt_s(analysis.time_to_impact_s)} "
         f"| {'yes (' + str(len(cascade)) + ')' if cascade else 'no'} | {f'{held}/{len(slos)}' if slos else '—'} |",
         "",
     ]
-    problems = [*([f"aborted: {view.abort_reason}"] if view.abort_reason else [])]
-    problems += [f"revert failed: {e} — run `chaoslab rollback`" for e in view.revert_errors]
-    problems += view.reasons
+    problems = [*([f"aborted: {journal.abort_reason}"] if journal.abort_reason else [])]
+    problems += [f"revert failed: {e} — run `chaoslab rollback`" for e in journal.revert_errors]
+    problems += analysis.reasons
     if problems:
         lines += [f"- {_cell(p)}" for p in dict.fromkeys(problems)] + [""]
     if cascade:
@@ -77,7 +77,7 @@ def run_markdown(view: JournalView, *, level: int = 2) -> str:
     health = view.health()
     if health:
         width = len(compress_health(max(health.values(), key=len)))
-        per = view.end_s / width if width else view.window_s
+        per = view.end_s / width if width else journal.timeline.window_s
         lines += [f"{h}# Health over time (🟩 healthy 🟥 degraded ⬜ no data; {per:.3g}s per cell)", ""]
         lines += ["| signal | onset | timeline |", "| --- | --- | --- |"]
         for name in view.onset_order():
@@ -93,10 +93,11 @@ def run_markdown(view: JournalView, *, level: int = 2) -> str:
             "| --- | --- | --- | --- | --- |",
         ]
         for f in faults:
-            check = {True: "✅ verified", False: "❌ FAILED", None: "—"}[f.revert_ok]
+            r = f.record
+            check = {True: "✅ verified", False: "❌ FAILED", None: "—"}[r.revert_ok]
             lines.append(
-                f"| {_cell(f.label)}: {_cell(f.description or f.kind)} | `{f.target}` | {fmt_s(f.injected_at_s)} "
-                f"| {fmt_s(f.reverted_at_s)} | {check} |"
+                f"| {_cell(f.label)}: {_cell(r.description or r.kind)} | `{r.target}` | {fmt_s(r.injected_at_s)} "
+                f"| {fmt_s(r.reverted_at_s)} | {check} |"
             )
         lines.append("")
     notes = view.notes()
@@ -104,11 +105,11 @@ def run_markdown(view: JournalView, *, level: int = 2) -> str:
         lines += [f"{h}# Notes", ""]
         lines += [f"- **{fmt_s(n.t_s)}** {_cell(n.author)}: {_cell(n.text)}" for n in notes]
         lines.append("")
-    if view.warnings:
-        lines += [f"{h}# Warnings", ""] + [f"- {_cell(w)}" for w in view.warnings] + [""]
+    if analysis.warnings:
+        lines += [f"{h}# Warnings", ""] + [f"- {_cell(w)}" for w in analysis.warnings] + [""]
     return "\n".join(lines)
 
 
-def render_markdown(journal: Mapping[str, Any]) -> str:
+def render_markdown(journal: Journal) -> str:
     """The Markdown summary of one run."""
-    return run_markdown(JournalView(journal))
+    return run_markdown(journal)

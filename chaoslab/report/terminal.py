@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -10,8 +9,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from chaoslab.analysis.model import Verdict
+from chaoslab.journal import Journal
 from chaoslab.report.markdown import compress_health
-from chaoslab.report.model import JournalView, Verdict, fmt_ms, fmt_pct, fmt_s
+from chaoslab.report.model import ReportView, describe_cascade, fmt_ms, fmt_pct, fmt_s
 
 VERDICT_STYLE = {
     Verdict.PASS: "bold white on green",
@@ -22,20 +23,21 @@ VERDICT_STYLE = {
 HEALTH_STYLE = {"h": ("▆", "green"), "d": ("█", "red"), "n": ("·", "grey50")}
 
 
-def summary_json(journal: Mapping[str, Any]) -> dict[str, Any]:
+def summary_json(journal: Journal) -> dict[str, Any]:
     """The machine summary printed by ``--json``: verdict, figures, cascade, SLOs, reasons."""
-    view = JournalView(journal)
+    view = ReportView(journal)
+    analysis = journal.analysis
     return {
         "schema_version": 1,
-        "run_id": view.run_id,
-        "experiment": view.name,
-        "verdict": view.verdict.value,
-        "exit_code": view.exit_code,
-        "recovered": view.recovered,
-        "recovery_time_s": view.recovery_time_s,
-        "recovery_from_injection_s": view.recovery_from_injection_s,
-        "recovery_budget_s": view.recovery_budget_s,
-        "time_to_impact_s": view.time_to_impact_s,
+        "run_id": journal.run_id,
+        "experiment": journal.name,
+        "verdict": journal.verdict.value,
+        "exit_code": journal.exit_code,
+        "recovered": analysis.recovered,
+        "recovery_time_s": analysis.recovery_time_s,
+        "recovery_from_injection_s": analysis.recovery_from_injection_s,
+        "recovery_budget_s": analysis.recovery_budget_s,
+        "time_to_impact_s": analysis.time_to_impact_s,
         "cascade": [
             {
                 "signal": c.signal,
@@ -44,28 +46,26 @@ def summary_json(journal: Mapping[str, Any]) -> dict[str, Any]:
                 "peak": {"p95_ms": c.peak_p95_ms, "error_rate": c.peak_error_rate},
                 "end_s": c.end_s,
             }
-            for c in view.cascade()
+            for c in analysis.cascade
         ],
-        "slos": [
-            {"signal": s.signal, "objective": s.objective, "observed": s.observed, "ok": s.ok} for s in view.slos()
-        ],
+        "slos": [s.to_dict() for s in analysis.slos],
         "faults": [
             {
                 "label": f.label,
-                "kind": f.kind,
-                "target": f.target,
-                "injected_at_s": f.injected_at_s,
-                "reverted_at_s": f.reverted_at_s,
-                "revert_ok": f.revert_ok,
+                "kind": f.record.kind,
+                "target": f.record.target,
+                "injected_at_s": f.record.injected_at_s,
+                "reverted_at_s": f.record.reverted_at_s,
+                "revert_ok": f.record.revert_ok,
             }
             for f in view.faults()
         ],
-        "reasons": view.reasons,
-        "warnings": view.warnings,
-        "abort_reason": view.abort_reason,
-        "revert_errors": view.revert_errors,
+        "reasons": list(analysis.reasons),
+        "warnings": list(analysis.warnings),
+        "abort_reason": journal.abort_reason or None,
+        "revert_errors": list(journal.revert_errors),
         "notes": len(view.notes()),
-        "started_at": journal.get("started_at"),
+        "started_at": journal.started_at or None,
         "duration_s": view.duration_s,
     }
 
@@ -79,38 +79,39 @@ def health_text(health: str, width: int = 60) -> Text:
     return text
 
 
-def print_summary(journal: Mapping[str, Any], console: Console | None = None) -> None:
+def print_summary(journal: Journal, console: Console | None = None) -> None:
     """Print the verdict, key figures, cascade and the health matrix to the terminal."""
     console = console or Console(stderr=True)
-    view = JournalView(journal)
-    verdict = view.verdict
+    view = ReportView(journal)
+    analysis = journal.analysis
+    verdict = journal.verdict
     head = Text()
     head.append(f" {verdict.value.upper()} ", style=VERDICT_STYLE[verdict])
-    head.append(f"  {view.name}  exit {view.exit_code}")
+    head.append(f"  {journal.name}  exit {journal.exit_code}")
     figures = Table.grid(padding=(0, 2))
     figures.add_column(style="bold")
     figures.add_column()
     recovered = (
-        f"{fmt_s(view.recovery_time_s)} after revert ({fmt_s(view.recovery_from_injection_s)} after injection)"
-        if view.recovered
-        else f"not recovered within {fmt_s(view.recovery_budget_s)}"
+        f"{fmt_s(analysis.recovery_time_s)} after revert ({fmt_s(analysis.recovery_from_injection_s)} after injection)"
+        if analysis.recovered
+        else f"not recovered within {fmt_s(analysis.recovery_budget_s)}"
     )
-    figures.add_row("recovery", Text(recovered, style="green" if view.recovered else "red"))
-    figures.add_row("time to impact", fmt_s(view.time_to_impact_s))
-    cascade = view.cascade()
+    figures.add_row("recovery", Text(recovered, style="green" if analysis.recovered else "red"))
+    figures.add_row("time to impact", fmt_s(analysis.time_to_impact_s))
+    cascade = analysis.cascade
     figures.add_row(
         "cascade",
-        Text("; ".join(c.describe() for c in cascade), style="red") if cascade else Text("none", style="green"),
+        Text("; ".join(describe_cascade(c) for c in cascade), style="red") if cascade else Text("none", style="green"),
     )
-    for slo in view.slos():
+    for slo in analysis.slos:
         figures.add_row(
             "SLO", Text(f"{slo.signal} {slo.objective}: {slo.observed}", style="green" if slo.ok else "red")
         )
-    if view.abort_reason:
-        figures.add_row("aborted", Text(view.abort_reason, style="yellow"))
-    for error in view.revert_errors:
+    if journal.abort_reason:
+        figures.add_row("aborted", Text(journal.abort_reason, style="yellow"))
+    for error in journal.revert_errors:
         figures.add_row("revert failed", Text(f"{error} — run `chaoslab rollback`", style="bold red"))
-    for warning in view.warnings:
+    for warning in analysis.warnings:
         figures.add_row("warning", Text(warning, style="yellow"))
     health = view.health()
     if health:
@@ -129,15 +130,16 @@ def print_summary(journal: Mapping[str, Any], console: Console | None = None) ->
     console.print(Panel(body, title=head, title_align="left", expand=False))
     for f in view.faults():
         state = {True: "[green]revert verified[/]", False: "[bold red]revert FAILED[/]", None: "[dim]not checked[/]"}
+        record = f.record
         console.print(
-            f"  {f.label} {f.target}: on {fmt_s(f.injected_at_s)} off {fmt_s(f.reverted_at_s)} {state[f.revert_ok]}",
+            f"  {f.label} {record.target}: on {fmt_s(record.injected_at_s)} off {fmt_s(record.reverted_at_s)} "
+            f"{state[record.revert_ok]}",
             highlight=False,
         )
-    peaks = [
-        f"{name} peak p95 {fmt_ms(view.impact(name).get('peak_p95_ms'))}"
-        f" errors {fmt_pct(view.impact(name).get('peak_error_rate'))}"
-        for name in health
-        if view.impact(name)
-    ]
-    for line in peaks:
-        console.print(f"  {line}", highlight=False)
+    for name in health:
+        impact = analysis.impact.get(name)
+        if impact is not None:
+            console.print(
+                f"  {name} peak p95 {fmt_ms(impact.peak_p95_ms)} errors {fmt_pct(impact.peak_error_rate)}",
+                highlight=False,
+            )

@@ -29,12 +29,12 @@ from typing import Any
 
 import psutil
 
-from chaoslab.analysis import Analysis, analyse
+from chaoslab.analysis import Analysis, Verdict, analyse, unjudged
 from chaoslab.clock import RunClock
-from chaoslab.errors import AbortError, ChaoslabError, ExitCode, FaultError, HarnessError
+from chaoslab.errors import AbortError, ChaoslabError, FaultError, HarnessError
 from chaoslab.faults import FaultContext, FaultDriver, LedgerRecord, driver_for
 from chaoslab.files import write_atomic
-from chaoslab.journal import build_journal, write_journal
+from chaoslab.journal import Host, Journal, write_journal
 from chaoslab.load.generator import LoadGenerator
 from chaoslab.load.locust.runner import LocustLoadGenerator
 from chaoslab.load.profiles import profile_from_spec
@@ -79,13 +79,21 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run produced."""
+    """What a run produced: the journal (with its verdict and exit code), where it and the reports went."""
 
-    journal: dict[str, Any]
+    journal: Journal
     journal_path: Path | None
-    exit_code: int
-    verdict: str
     report_paths: tuple[Path, ...] = ()
+
+    @property
+    def verdict(self) -> Verdict:
+        """The run's verdict (the journal's analysis's)."""
+        return self.journal.verdict
+
+    @property
+    def exit_code(self) -> int:
+        """The run's exit code (the journal's analysis's)."""
+        return self.journal.exit_code
 
 
 @dataclass
@@ -457,35 +465,29 @@ class _Run:
     def _finish(self, started_at: str) -> RunResult:
         self._read_notes()  # notes written during the last tick or the cleanup
         timeline = self._timeline()
+        analysis: Analysis
         try:
             analysis = self._analyse(timeline)
-            analysis_dict: dict[str, Any] = analysis.to_dict()
-            verdict = str(analysis_dict["verdict"])
-            exit_code = int(analysis_dict["exit_code"])
         except Exception as exc:
             log.exception("analysis failed")
             self.error = self.error or f"analysis failed: {exc!r}"
-            analysis_dict = {"verdict": "error", "reasons": [self.error], "exit_code": int(ExitCode.ABORTED)}
-            verdict = "error"
-            exit_code = int(ExitCode.REVERT_FAILED if self.revert_errors else ExitCode.ABORTED)
-        journal = build_journal(
+            analysis = unjudged(self.spec, error=self.error, revert_failed=bool(self.revert_errors))
+        journal = Journal(
             run_id=self.run_id,
-            spec=self.spec,
+            experiment=self.spec,
+            timeline=timeline,
+            analysis=analysis,
             topology=self.experiment.topology.model_dump(mode="json", by_alias=True),
-            parameters=self.experiment.parameters,
+            parameters=dict(self.experiment.parameters),
             quick=self.experiment.quick,
             started_at=started_at,
             ended_at=_iso_now(),
-            host={"hostname": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
-            timeline=timeline,
-            analysis=analysis_dict,
-            verdict=verdict,
-            exit_code=exit_code,
-            abort_reason=self.abort_reason,
-            revert_errors=self.revert_errors,
-            load_profile=self._load_profile(timeline),
-            error=self.error,
             t0_wall=self.t0_wall,
+            host=Host(hostname=platform.node(), cpus=os.cpu_count(), python=platform.python_version()),
+            load_profile=tuple((t, rate) for t, rate in self._load_profile(timeline)),
+            abort_reason=self.abort_reason,
+            revert_errors=tuple(self.revert_errors),
+            error=self.error,
         )
         report_dir = self.options.report_dir or Path("chaoslab-reports") / f"{self.spec.name}-{self.run_id}"
         journal_path = self.options.journal_path or report_dir / "journal.json"
@@ -494,9 +496,9 @@ class _Run:
         assert self.ledger is not None
         self.ledger.close(remove=not self.revert_errors)
         shutil.rmtree(self.run_dir, ignore_errors=True)
-        return RunResult(journal, journal_path, exit_code, verdict, tuple(reports))
+        return RunResult(journal, journal_path, tuple(reports))
 
-    def _write_reports(self, journal: dict[str, Any], report_dir: Path) -> list[Path]:
+    def _write_reports(self, journal: Journal, report_dir: Path) -> list[Path]:
         summary_md = self.options.summary_md_path
         try:
             paths: list[Path] = write_reports(

@@ -131,5 +131,6 @@ class TestPublicApi:
             "Verdict",
             "analyse",
             "exit_code_for",
+            "unjudged",
         ]
         assert all(hasattr(analysis_pkg, name) for name in analysis_pkg.__all__)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chaoslab.report import render_html
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import sample_journal
 from tests.conftest import require
 
 CONSOLE = re.compile(r":CONSOLE[:(]\d+\)?\] (.*)")

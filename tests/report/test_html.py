@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html.parser import HTMLParser
 
+from chaoslab.analysis import analyse
+from chaoslab.journal import Journal
 from chaoslab.report import render_html
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import TimelineBuilder, experiment_spec, sample_journal
 
 
 class _Tags(HTMLParser):
@@ -72,13 +75,14 @@ class TestRenderHtml:
         assert "<investigating>" not in html
 
     def test_fault_check_and_abort(self) -> None:
-        """A failed revert is flagged in the faults table; an abort shows the aborted banner."""
+        """A failed revert is flagged in the faults table and exits 4; an abort shows the aborted banner."""
         html = render_html(sample_journal(revert_failed=True))
         assert "revert FAILED" in html
-        assert "class='banner error'" in html
+        assert "class='banner fail'" in html  # the verdict stands; the exit code says the revert failed
+        assert "exit code 4" in html
         aborted = render_html(sample_journal(aborted=True))
         assert "class='banner aborted'" in aborted
-        assert "aborted: error rate of api:documents above 90% for 3s" in aborted
+        assert "aborted: abort condition: error rate of api:documents 100% &gt; 90% for 3s" in aborted
 
     def test_saturation_and_experiment(self) -> None:
         """Saturated generator windows are listed; the resolved experiment is embedded as YAML."""
@@ -86,19 +90,25 @@ class TestRenderHtml:
         assert "could not keep up in 2 windows (15.0s, 16.0s)" in html
         assert re.search(r"expected_impact:\s*\n- api:search", html)
 
-    def test_minimal_journal_renders(self) -> None:
-        """A journal with almost nothing in it still gives a page."""
-        html = render_html({"schema_version": 1, "experiment": {"name": "x"}, "verdict": "aborted"})
-        assert "class='banner aborted'" in html
-        assert "No analysis in this journal" in html
+    def test_run_that_measured_nothing_renders(self) -> None:
+        """A run that died before measuring anything still gives a page: error banner, no health, the reason."""
+        timeline = TimelineBuilder().phases(warmup=2).build()
+        spec = experiment_spec()
+        journal = Journal(run_id="r", experiment=spec, timeline=timeline, analysis=analyse(timeline, spec))
+        html = render_html(journal)
+        assert "class='banner error'" in html
+        assert "No health to show" in html
+        assert "the timeline has no signals: nothing to judge" in html
 
 
 class TestPartialWindow:
     def test_last_partial_window_is_not_drawn(self) -> None:
         """A window that starts after the end of measurement minus one window is left out of the charts."""
         journal = sample_journal()
-        journal["duration_s"] = 27.5  # the run stopped half-way through window 27
-        html = render_html(journal)
+        # the run stopped half-way through window 27
+        html = render_html(
+            dataclasses.replace(journal, timeline=dataclasses.replace(journal.timeline, duration_s=27.5))
+        )
         full = render_html(sample_journal())
         assert html.count("<polyline") == full.count("<polyline")
         # the throughput line of api:search loses its last point: 27 points instead of 28

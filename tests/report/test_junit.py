@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from chaoslab.report import render_junit
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import sample_journal
 
 
 def _cases(xml: str) -> dict[str, ET.Element]:
@@ -53,7 +53,7 @@ class TestRenderJunit:
         aborted = _cases(render_junit(sample_journal(aborted=True)))
         error = aborted["run completed"].find("error")
         assert error is not None
-        assert error.attrib["message"] == "aborted: error rate of api:documents above 90% for 3s"
+        assert error.attrib["message"] == "aborted: abort condition: error rate of api:documents 100% > 90% for 3s"
         reverted = _cases(render_junit(sample_journal(revert_failed=True)))
         revert_error = reverted["fault reverted: f0-latency (api->vector)"].find("error")
         assert revert_error is not None

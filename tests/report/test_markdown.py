@@ -8,7 +8,7 @@ import pytest
 
 from chaoslab.report import render_markdown, write_reports
 from chaoslab.report.markdown import compress_health
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import sample_journal
 
 
 class TestRenderMarkdown:

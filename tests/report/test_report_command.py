@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chaoslab.cli import main
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import sample_journal
 
 
 def _run(argv: list[str]) -> int:
@@ -24,7 +24,7 @@ class TestReportCommand:
         """--html, --junit and --md write their files; the command itself exits 0."""
         monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
         journal = tmp_path / "journal.json"
-        journal.write_text(json.dumps(sample_journal()), encoding="utf-8")
+        journal.write_text(json.dumps(sample_journal().to_dict()), encoding="utf-8")
         argv = ["report", str(journal), "--html", str(tmp_path / "r.html"), "--junit", str(tmp_path / "j.xml")]
         code = _run([*argv, "--md", str(tmp_path / "s.md")])
         assert code == 0
@@ -35,7 +35,7 @@ class TestReportCommand:
     def test_json_and_exit_code(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """--json prints the machine summary; --exit-code exits with the run's code (1 for a fail)."""
         journal = tmp_path / "journal.json"
-        journal.write_text(json.dumps(sample_journal()), encoding="utf-8")
+        journal.write_text(json.dumps(sample_journal().to_dict()), encoding="utf-8")
         assert _run(["report", str(journal), "--json", "--exit-code"]) == 1
         assert json.loads(capsys.readouterr().out)["verdict"] == "fail"
 

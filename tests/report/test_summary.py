@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 
 from chaoslab.report import print_summary, summary_json
-from chaoslab.report.sample import sample_journal
+from chaoslab.testing import sample_journal
 
 
 class TestSummaryJson:

@@ -53,19 +53,21 @@ class TestRecoveryAgainstTruth:
         gt = groundtruth(tmp_path)
         result, written = await run_with_schedule(tmp_path, gt, {"a": [(0.2, FAULT_S + 2.0)]})
         journal = result.journal
-        analysis = journal["analysis"]
-        reverted_at = journal["faults"][0]["reverted_at_s"]
-        truth = (written["a"][0][1] - journal["t0_wall"]) - reverted_at
-        assert analysis["recovered"] is True
-        assert analysis["cascade"] == []
-        assert abs(analysis["recovery_time_s"] - truth) <= WINDOW_S + PROBE_S, (analysis["recovery_time_s"], truth)
+        analysis = journal.analysis
+        (fault,) = journal.timeline.faults
+        assert journal.t0_wall is not None and fault.reverted_at_s is not None
+        truth = (written["a"][0][1] - journal.t0_wall) - fault.reverted_at_s
+        assert analysis.recovered is True
+        assert analysis.cascade == ()
+        assert analysis.recovery_time_s is not None
+        assert abs(analysis.recovery_time_s - truth) <= WINDOW_S + PROBE_S, (analysis.recovery_time_s, truth)
         assert result.verdict == "pass" and result.exit_code == 0
-        assert journal["faults"][0]["revert_ok"] is True
+        assert fault.revert_ok is True
         # the configured load (a constant 90/s) is saved with the run, one point per window
-        profile = journal["load_profile"]
-        assert profile[0] == [0.0, 90.0] and {rate for _, rate in profile} == {90.0}
+        profile = journal.load_profile
+        assert profile[0] == (0.0, 90.0) and {rate for _, rate in profile} == {90.0}
         assert [t for t, _ in profile] == pytest.approx([i * WINDOW_S for i in range(len(profile))])
-        assert profile[-1][0] <= journal["duration_s"] < profile[-1][0] + WINDOW_S
+        assert profile[-1][0] <= journal.timeline.duration_s < profile[-1][0] + WINDOW_S
 
     async def test_spread_is_reported_in_order_of_onset(self, tmp_path: Path) -> None:
         """b then c degrade after a: the cascade lists b before c, each onset within a window of the truth."""
@@ -76,11 +78,12 @@ class TestRecoveryAgainstTruth:
             {"a": [(0.2, FAULT_S + 0.5)], "b": [(1.0, FAULT_S + 1.0)], "c": [(2.5, FAULT_S + 1.5)]},
         )
         journal = result.journal
-        cascade = journal["analysis"]["cascade"]
-        assert [c["signal"] for c in cascade] == ["target:b", "target:c"]
+        cascade = journal.analysis.cascade
+        assert [c.signal for c in cascade] == ["target:b", "target:c"]
+        assert journal.t0_wall is not None
         for entry, endpoint in zip(cascade, ("b", "c"), strict=True):
-            truth_onset = written[endpoint][0][0] - journal["t0_wall"]
-            assert abs(entry["onset_s"] - truth_onset) <= WINDOW_S + PROBE_S, (endpoint, entry, truth_onset)
+            truth_onset = written[endpoint][0][0] - journal.t0_wall
+            assert abs(entry.onset_s - truth_onset) <= WINDOW_S + PROBE_S, (endpoint, entry, truth_onset)
         assert result.verdict == "fail" and result.exit_code == 1
 
     async def test_abort_condition_trips_and_reverts(self, tmp_path: Path) -> None:
@@ -94,9 +97,9 @@ class TestRecoveryAgainstTruth:
         )
         journal = result.journal
         assert result.exit_code == 3 and result.verdict == "aborted"
-        assert "target:a" in journal["abort_reason"]
-        assert journal["faults"][0]["revert_ok"] is True
-        fault_end = next(p["end_s"] for p in journal["phases"] if p["name"] == "fault")
+        assert "target:a" in (journal.abort_reason or "")
+        assert journal.timeline.faults[0].revert_ok is True
+        fault_end = next(p.end_s for p in journal.timeline.phases if p.name == "fault")
         assert fault_end < 5.0 + FAULT_S  # stopped early, before the planned end of the fault phase
 
 

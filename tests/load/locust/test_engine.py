@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaoslab.journal import timeline_of
+from chaoslab.journal import Journal
 from chaoslab.model.loading import load_experiment
 from chaoslab.run.engine import RunOptions, run_experiment
 from tests.run.harness import groundtruth, write_experiment, write_topology
@@ -71,9 +71,9 @@ class TestRunWithLocust:
             RunOptions(report_dir=tmp_path / "out", html=False, state_dir=tmp_path / "state"),
         )
         journal = result.journal
-        assert result.exit_code == 3, journal.get("abort_reason")
-        assert journal["abort_reason"] == "abort condition: error rate of target:a 100% > 50% for 1s"
-        timeline = timeline_of(journal)
+        assert result.exit_code == 3, journal.abort_reason
+        assert journal.abort_reason == "abort condition: error rate of target:a 100% > 50% for 1s"
+        timeline = journal.timeline
         fault = timeline.faults[0]
         assert fault.injected_at_s is not None and fault.revert_ok is True
         # the abort came from Locust-measured errors within a few seconds of the fault, not at the phase's end
@@ -118,9 +118,9 @@ class TestRunWithLocust:
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert json.loads(result.stdout)["verdict"] == "pass"
-        journal = json.loads((tmp_path / "out" / "journal.json").read_text())
-        assert journal["analysis"]["recovered"] is True
-        timeline = timeline_of(journal)
+        journal = Journal.from_dict(json.loads((tmp_path / "out" / "journal.json").read_text()))
+        assert journal.analysis.recovered is True
+        timeline = journal.timeline
         fault = timeline.faults[0]
         assert fault.injected_at_s is not None and fault.reverted_at_s is not None
         windows = timeline.signals["target:a"].windows
