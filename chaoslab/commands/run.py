@@ -12,7 +12,6 @@ import click
 from chaoslab.commands.spec import quick_option, set_option
 from chaoslab.model.loading import load_experiment, parse_overrides
 from chaoslab.plan import build_plan, render_plan
-from chaoslab.report import print_summary, summary_json
 from chaoslab.run.safety import check_network_safety
 
 
