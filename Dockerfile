@@ -1,7 +1,7 @@
 # The demo services (vector, api, seed) for compose/docker-compose.yml.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY chaoslab ./chaoslab
 RUN pip install --no-cache-dir .
 # one matrix-vector product per search: BLAS threads would only fight the other services

@@ -119,14 +119,50 @@ class TestLogging:
 class TestList:
     """``chaoslab list``."""
 
-    def test_lists_shipped_experiments(self, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-        """Every file in experiments/ appears with the first sentence of its description."""
-        monkeypatch.chdir(REPO)
+    def test_lists_shipped_experiments(
+        self, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """From any directory, every built-in experiment appears as built-in with its first sentence."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("CHAOSLAB_EXPERIMENTS", raising=False)
         result = cli("list")
         assert result.code == 0
-        names = [line.split()[0] for line in result.out.splitlines()]
-        assert names == sorted(p.stem for p in SHIPPED)
-        assert any(line.startswith("cascade-vector-latency       Hypothesis:") for line in result.out.splitlines())
+        header, *lines = result.out.splitlines()
+        assert header.split() == ["NAME", "SOURCE", "DESCRIPTION"]
+        assert [line.split()[0] for line in lines] == sorted(p.stem for p in SHIPPED)
+        assert all(line.split()[1] == "built-in" for line in lines)
+        assert any(line.split()[0] == "cascade-vector-latency" and "Hypothesis:" in line for line in lines)
+
+    def test_clone_symlink_is_not_local(self, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+        """In a clone, experiments/ is the built-in catalogue itself: nothing is listed as local."""
+        monkeypatch.chdir(REPO)
+        monkeypatch.delenv("CHAOSLAB_EXPERIMENTS", raising=False)
+        lines = cli("list").out.splitlines()[1:]
+        assert len(lines) == len(SHIPPED)
+        assert {line.split()[1] for line in lines} == {"built-in"}
+
+    def test_local_experiment_shadows_builtin(
+        self, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A local file of a built-in name is listed once, as local, saying that it shadows; run/plan use it."""
+        local = tmp_path / "experiments"
+        local.mkdir()
+        text = (REPO / "experiments" / "vector-down.yaml").read_text(encoding="utf-8")
+        text = text.replace("description: >\n", "description: >\n  My own copy. ", 1)
+        (local / "vector-down.yaml").write_text(text, encoding="utf-8")
+        (local / "mine.yaml").write_text(text.replace("name: vector-down", "name: mine"), encoding="utf-8")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("CHAOSLAB_EXPERIMENTS", raising=False)
+        rows = {line.split()[0]: " ".join(line.split()) for line in cli("list").out.splitlines()[1:]}
+        assert len(rows) == len(SHIPPED) + 1
+        assert "experiments/vector-down.yaml (shadows built-in) My own copy" in rows["vector-down"]
+        assert "experiments/mine.yaml My own copy" in rows["mine"]
+        assert rows["cascade-vector-latency"].split()[1] == "built-in"
+        assert cli("validate", "vector-down").out.startswith("ok  vector-down  ")
+        from chaoslab.spec.loading import find_experiment
+
+        assert find_experiment("vector-down") == local / "vector-down.yaml"
+        assert find_experiment("cascade-vector-latency").parent.parent.name == "catalogue"
 
     def test_invalid_file_is_marked(
         self, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -137,11 +173,12 @@ class TestList:
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("CHAOSLAB_EXPERIMENTS", str(tmp_path / "experiments"))
         out = cli("list").out
-        expected = (
-            f"broken                       (invalid: {tmp_path / 'experiments' / 'broken.yaml'}:1: "
+        row = next(line for line in out.splitlines() if line.startswith("broken "))
+        assert row.split()[1] == "experiments/broken.yaml"
+        assert row.endswith(
+            f"(invalid: {tmp_path / 'experiments' / 'broken.yaml'}:1: "
             "expected a mapping of fields at the top level, got a list)"
         )
-        assert expected in out.splitlines()
 
 
 class TestValidate:
@@ -162,7 +199,7 @@ class TestValidate:
 
     def test_topology_file(self, cli: Callable[..., Result]) -> None:
         """A topology file given on its own is validated as a topology."""
-        path = REPO / "chaoslab" / "topologies" / "demo.yaml"
+        path = REPO / "chaoslab" / "catalogue" / "topologies" / "demo.yaml"
         result = cli("validate", str(path))
         assert result.code == 0, result.err
         assert result.out.startswith(f"ok  {path}  (topology demo, 3 service(s), ")

@@ -10,7 +10,9 @@ import click
 from chaoslab.errors import ExitCode, SpecError
 from chaoslab.log import get_logger
 from chaoslab.model.loading import (
+    CatalogueEntry,
     Experiment,
+    experiment_catalogue,
     experiment_search_dirs,
     load_experiment,
     load_topology,
@@ -34,24 +36,39 @@ _log = get_logger("cli")
 
 @click.command("list")
 def list_command() -> None:
-    """List the experiments found in experiments/ with their one-line description."""
-    seen: set[str] = set()
-    for directory in experiment_search_dirs():
-        if not directory.is_dir():
-            continue
-        for path in sorted(directory.glob("*.y*ml")):
-            if path.stem in seen:
-                continue
-            seen.add(path.stem)
-            try:
-                doc = read_document(path)
-                text = " ".join(str(doc.data.get("description", "")).split())
-                summary = text.split(". ")[0]
-            except SpecError as exc:
-                summary = f"(invalid: {exc.one_line()})"
-            click.echo(f"{path.stem:<28} {summary}")
-    if not seen:
+    """List the experiments a name finds: local ones (./experiments, $CHAOSLAB_EXPERIMENTS) and the built-in ones."""
+    entries = experiment_catalogue()
+    if not entries:
         click.echo("no experiments found (looked in: " + ", ".join(str(d) for d in experiment_search_dirs()) + ")")
+        return
+    rows = [(entry.name, _source(entry), _summary(entry.path)) for entry in entries]
+    width = max(28, *(len(name) + 1 for name, _, _ in rows))
+    source_width = max(len(source) for _, source, _ in rows) + 1
+    click.echo(f"{'NAME':<{width}} {'SOURCE':<{source_width}} DESCRIPTION")
+    for name, source, summary in rows:
+        click.echo(f"{name:<{width}} {source:<{source_width}} {summary}")
+
+
+def _source(entry: CatalogueEntry) -> str:
+    """Where a listed experiment comes from: ``built-in``, or its local file (and what it hides)."""
+    if entry.builtin:
+        return "built-in"
+    path = entry.path.absolute()
+    try:
+        shown = str(path.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(path)
+    return shown + (" (shadows built-in)" if entry.shadows_builtin else "")
+
+
+def _summary(path: Path) -> str:
+    """The first sentence of an experiment's description, or why the file is invalid."""
+    try:
+        doc = read_document(path)
+    except SpecError as exc:
+        return f"(invalid: {exc.one_line()})"
+    text = " ".join(str(doc.data.get("description", "")).split())
+    return text.split(". ")[0]
 
 
 @click.command("validate")

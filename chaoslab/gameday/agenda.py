@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from chaoslab.catalogue import catalogue_dir
 from chaoslab.errors import SpecError
 from chaoslab.model.loading import (
-    PACKAGE_DIR,
     Experiment,
     find_experiment,
     load_experiment,
@@ -98,7 +98,7 @@ def load_steps(plan: GameDayPlan, plan_path: Path, *, quick: bool | None = None)
 
 
 def find_runbook(experiment: Experiment) -> Path | None:
-    """The experiment's runbook file: relative to the experiment, the working directory or the project."""
+    """The experiment's runbook file: relative to the experiment, the working directory or the built-in catalogue."""
     ref = experiment.spec.runbook
     if not ref:
         return None
@@ -108,7 +108,7 @@ def find_runbook(experiment: Experiment) -> Path | None:
     bases = [experiment.path.parent] if experiment.path is not None else []
     if experiment.path is not None:
         bases.append(experiment.path.parent.parent)  # experiments/x.yaml → runbooks/x.md beside experiments/
-    bases += [Path.cwd(), PACKAGE_DIR.parent]
+    bases += [Path.cwd(), catalogue_dir()]
     for base in bases:
         if (base / candidate).is_file():
             return base / candidate

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from chaoslab.catalogue import builtin_experiments_dir, builtin_topologies_dir
 from chaoslab.errors import SpecError
 from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.model.faults import DiskFillFault
@@ -34,7 +35,8 @@ from chaoslab.model.topology import ParamValue, TopologySpec
 from chaoslab.model.yamlsource import Path_, SourceDoc, parse_yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-BUILTIN_TOPOLOGIES = PACKAGE_DIR / "topologies"
+BUILTIN_TOPOLOGIES = builtin_topologies_dir()
+BUILTIN_EXPERIMENTS = builtin_experiments_dir()
 RUNTIME_REFS = frozenset({"python", "run_dir", "state_dir", "project_dir"})
 """``${...}`` names resolved when the run starts, not at load time."""
 
@@ -58,13 +60,13 @@ class Experiment:
     quick: bool = False
 
 
-def experiment_search_dirs() -> list[Path]:
-    """Where experiment names are looked up, in order."""
-    dirs = [Path.cwd() / "experiments"]
+def local_experiment_dirs() -> list[Path]:
+    """Where the user's own experiments are looked up, in order: ``$CHAOSLAB_EXPERIMENTS``, then ``./experiments``."""
+    dirs: list[Path] = []
     extra = os.environ.get("CHAOSLAB_EXPERIMENTS")
     if extra:
-        dirs[:0] = [Path(p) for p in extra.split(os.pathsep) if p]
-    dirs.append(PACKAGE_DIR.parent / "experiments")
+        dirs.extend(Path(p) for p in extra.split(os.pathsep) if p)
+    dirs.append(Path.cwd() / "experiments")
     unique: list[Path] = []
     for d in dirs:
         if d.resolve() not in [u.resolve() for u in unique]:
@@ -72,8 +74,49 @@ def experiment_search_dirs() -> list[Path]:
     return unique
 
 
+def experiment_search_dirs() -> list[Path]:
+    """Where experiment names are looked up, in order: the local directories, then the built-in catalogue."""
+    local = [d for d in local_experiment_dirs() if d.resolve() != BUILTIN_EXPERIMENTS.resolve()]
+    return [*local, BUILTIN_EXPERIMENTS]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """One experiment that a name finds: its file, where it comes from, and whether it hides a built-in one."""
+
+    name: str
+    path: Path
+    builtin: bool
+    shadows_builtin: bool = False
+
+
+def experiment_catalogue() -> list[CatalogueEntry]:
+    """Every experiment a name can find, sorted by name; a local file hides the built-in one of the same name.
+
+    A local directory that *is* the built-in catalogue (``experiments/`` in a clone is a symlink
+    to it) counts as built-in, so a clone does not list every experiment as shadowing itself.
+    """
+    builtin = {p.stem: p for p in _yaml_files(BUILTIN_EXPERIMENTS)}
+    builtin_files = {p.resolve() for p in builtin.values()}
+    found: dict[str, CatalogueEntry] = {}
+    for directory in local_experiment_dirs():
+        for path in _yaml_files(directory):
+            if path.stem in found:
+                continue
+            if path.resolve() in builtin_files:
+                continue
+            found[path.stem] = CatalogueEntry(path.stem, path, builtin=False, shadows_builtin=path.stem in builtin)
+    for name, path in builtin.items():
+        found.setdefault(name, CatalogueEntry(name, path, builtin=True))
+    return [found[name] for name in sorted(found)]
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
+
+
 def find_experiment(name_or_path: str) -> Path:
-    """The file for an experiment name (looked up in ``experiments/``) or path."""
+    """The file for an experiment name (a local one first, then the built-in catalogue) or path."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path or candidate.exists():
         if candidate.is_dir():
@@ -81,12 +124,10 @@ def find_experiment(name_or_path: str) -> Path:
         if candidate.is_file():
             return candidate
         raise SpecError("file not found", file=name_or_path)
-    for directory in experiment_search_dirs():
-        for suffix in (".yaml", ".yml"):
-            path = directory / f"{name_or_path}{suffix}"
-            if path.is_file():
-                return path
-    known = sorted({p.stem for d in experiment_search_dirs() if d.is_dir() for p in d.glob("*.y*ml")})
+    entries = {entry.name: entry for entry in experiment_catalogue()}
+    if name_or_path in entries:
+        return entries[name_or_path].path
+    known = sorted(entries)
     listing = f" (known: {', '.join(known)})" if known and len(known) <= 20 else ""
     raise SpecError(
         f"no experiment file or name {name_or_path!r}{did_you_mean(name_or_path, known)}{listing}",

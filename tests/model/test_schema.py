@@ -13,7 +13,7 @@ from chaoslab.model.yamlsource import parse_yaml
 from tests.model.conftest import SHOP, TINY
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
-TOPOLOGIES = sorted((Path(__file__).resolve().parents[2] / "chaoslab" / "topologies").glob("*.yaml"))
+TOPOLOGIES = sorted((Path(__file__).resolve().parents[2] / "chaoslab" / "catalogue" / "topologies").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
