@@ -17,10 +17,12 @@ from chaoslab.errors import ChaoslabError, ExitCode
 from chaoslab.log import configure_logging
 
 COMMANDS: dict[str, str] = {
+    "init": "chaoslab.commands.init:init_command",
     "list": "chaoslab.commands.spec:list_command",
     "validate": "chaoslab.commands.spec:validate_command",
     "plan": "chaoslab.commands.spec:plan_command",
     "schema": "chaoslab.commands.spec:schema_command",
+    "check": "chaoslab.commands.check:check_command",
     "run": "chaoslab.commands.run:run_command",
     "analyse": "chaoslab.commands.analyse:analyse_command",
     "report": "chaoslab.commands.report:report_command",
