@@ -95,11 +95,16 @@ def validate_command(paths: tuple[str, ...], overrides: tuple[str, ...], quick: 
 
 
 def _expand(paths: tuple[str, ...]) -> list[str]:
-    """Arguments as files: a directory stands for the YAML files in it (an empty one stays, to be reported)."""
+    """Arguments as files: a directory stands for the YAML files in it (an empty one stays, to be reported).
+
+    Compose files in it (``docker-compose*.yml``, ``compose*.yaml``, as ``chaoslab init`` writes one) are
+    not chaoslab's and are skipped.
+    """
     result: list[str] = []
     for path in paths:
         directory = Path(path)
         found = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
+        found = [p for p in found if not p.name.startswith(("docker-compose", "compose"))]
         if found:
             result.extend(str(p) for p in found)
         else:
