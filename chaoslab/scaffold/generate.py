@@ -61,7 +61,7 @@ _LOCAL_HOSTS = frozenset({"", "0.0.0.0", "127.0.0.1", "localhost", "::", "::1"})
 _URL = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^@/\s]*@)?(?P<host>\[[^\]/]+\]|[^:/?#,\s@]+)(?::(?P<port>\d+))?"
 )
-_HOST_PORT = re.compile(r"(?<![\w@/.:-])(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]*):(?P<port>\d+)(?![\w])")
+_HOST_PORT = re.compile(r"(?<![\w@/.-])(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]*):(?P<port>\d+)(?![\w])")
 _HOST_VAR = re.compile(r"^(?P<prefix>.*?)(?P<suffix>HOST|HOSTNAME|SERVER|ADDR|ADDRESS)$")
 _HC_URL = re.compile(
     r"https?://(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\])(?::(?P<port>\d+))?(?P<path>/[^\s'\"|;&]*)?"

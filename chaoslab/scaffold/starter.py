@@ -10,7 +10,7 @@ STARTER_TOPOLOGY = """\
 # A starter topology, written by `chaoslab init`: the services of your system, how chaoslab reaches
 # (or starts) them, and the links a network fault acts on. Every field: docs/experiment-format.md.
 name: my-system
-description: an app on :8080 that uses a database on :5432 (EDIT: your services)
+description: "an app on :8080 that uses a database on :5432 (EDIT: your services)"
 # `embedded`: chaoslab starts its own Toxiproxy-compatible server for the links below.
 # Or the URL of a running Toxiproxy: http://127.0.0.1:8474
 toxiproxy: embedded
