@@ -1,4 +1,4 @@
-"""docs/your-system.md, followed literally: every command of its ``bash`` blocks, in order, on a copy of the sample app."""
+"""docs/your-system.md, followed literally: each command of its ``bash`` blocks, in order, on the sample app."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``chaoslab init``: real-world Compose files of different shapes become topologies, overrides and experiments that validate."""
+"""``chaoslab init``: Compose files of real-world shapes become topologies, overrides and experiments that validate."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ class TestFromCompose:
     def test_django_postgres(
         self, init: Callable[..., tuple[int, str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """expose-less postgres gets its image's port; DB_HOST is re-pointed and DB_PORT added; env file values stay out."""
+        """Postgres gets its image's port; DB_HOST is re-pointed and DB_PORT added; env file values stay out."""
         compose = _write(
             tmp_path / "django",
             {
@@ -195,7 +195,7 @@ class TestFromCompose:
     def test_nginx_flask_mysql(
         self, init: Callable[..., tuple[int, str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """Long-syntax ports with a default variable, bridge networks: Toxiproxy joins both, URLs are rewritten as written."""
+        """Long-syntax ports with a default variable, bridge networks: Toxiproxy joins both; URLs keep their ${VAR}."""
         compose = _write(tmp_path / "flask", {"docker-compose.yml": NGINX_FLASK_MYSQL})
         code, out, err = init("--from-compose", str(compose), "--out", str(tmp_path / "flask" / "chaos"))
         assert code == 0, err
@@ -249,7 +249,7 @@ class TestFromCompose:
     ) -> None:
         """extends (same file and another) carries environment; --link keeps only the chosen edge."""
         compose = _write(tmp_path / "ext", {"docker-compose.yml": EXTENDS, "base.yml": EXTENDS_BASE})
-        code, out, err = init(
+        code, _out, err = init(
             "--from-compose", str(compose), "--out", str(tmp_path / "ext" / "chaos"), "--link", "worker->rabbit"
         )
         assert code == 0, err
@@ -313,7 +313,7 @@ class TestRefusals:
     ) -> None:
         """Each problem is named where it is, and nothing is written."""
         compose = _write(tmp_path, {"docker-compose.yml": text})
-        code, out, err = init("--from-compose", str(compose), "--out", str(tmp_path / "chaos"))
+        code, _out, err = init("--from-compose", str(compose), "--out", str(tmp_path / "chaos"))
         assert code == 2
         assert err.count("\n") == 1 and err.startswith(f"chaoslab: error: {compose}{expected}"), err
         assert not (tmp_path / "chaos").exists()
@@ -335,7 +335,7 @@ class TestRefusals:
         assert code == 2 and "exists already (use --force" in err
         assert sorted(p.name for p in out_dir.iterdir()) == ["topology.yaml"]
         assert (out_dir / "topology.yaml").read_text() == "mine\n"
-        code, out, _ = init("--out", str(out_dir), "--force")
+        code, _out, _ = init("--out", str(out_dir), "--force")
         assert code == 0 and (out_dir / "topology.yaml").read_text() != "mine\n"
 
 
@@ -343,7 +343,7 @@ def test_starter_validates(
     init: Callable[..., tuple[int, str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Without --from-compose: a commented topology and experiment that validate (quick form too)."""
-    code, out, _ = init("--out", str(tmp_path / "chaos"))
+    code, _out, _ = init("--out", str(tmp_path / "chaos"))
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "chaos").iterdir()) == ["app-db-latency.yaml", "topology.yaml"]
     assert "# launch:" in (tmp_path / "chaos" / "topology.yaml").read_text()
