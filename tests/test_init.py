@@ -348,3 +348,80 @@ def test_starter_validates(
     assert sorted(p.name for p in (tmp_path / "chaos").iterdir()) == ["app-db-latency.yaml", "topology.yaml"]
     assert "# launch:" in (tmp_path / "chaos" / "topology.yaml").read_text()
     _validate([tmp_path / "chaos"], capsys)
+
+
+class TestComposeUnits:
+    """The Compose reader's pieces, one rule at a time."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("${A}", "a"),
+            ("$A-$B", "a-"),
+            ("${B:-dflt}", "dflt"),
+            ("${E:-dflt}", "dflt"),
+            ("${E-dflt}", ""),
+            ("${A:+set}", "set"),
+            ("${B:+set}", ""),
+            ("$$A", "$A"),
+            ("${B:-${A}x}", "ax"),
+            ("cost: 5$", "cost: 5$"),
+        ],
+    )
+    def test_interpolate(self, text: str, expected: str) -> None:
+        """Compose's substitution forms (E is set but empty, B is unset)."""
+        from chaoslab.errors import SpecError
+        from chaoslab.scaffold.compose import interpolate
+
+        assert interpolate(text, {"A": "a", "E": ""}, lambda m: SpecError(m)) == expected
+
+    def test_ports_short_syntax(self, tmp_path: Path) -> None:
+        """Ranges, IPv6 hosts, UDP, bare container ports and a long form with a range."""
+        from chaoslab.scaffold.compose import Port, read_compose
+
+        text = """\
+services:
+  web:
+    image: x
+    ports:
+      - "3000-3001:4000-4001"
+      - "[::1]:8443:443"
+      - "53:53/udp"
+      - 9000
+      - {target: 80, published: "8080-8090"}
+"""
+        compose = _write(tmp_path, {"docker-compose.yml": text})
+        app = read_compose(compose, environ={})
+        assert app.services["web"].ports == (
+            Port(4000, 3000),
+            Port(4001, 3001),
+            Port(443, 8443, "::1"),
+            Port(53, 53, "", "udp"),
+            Port(9000, None),
+            Port(80, None),
+        )
+        assert app.project == "test_ports_short_syntax0"  # the directory's name, as Compose does
+
+    def test_project_name(self) -> None:
+        """Compose's default project name: lower case, only a-z 0-9 _ -, no leading separator."""
+        from chaoslab.scaffold.compose import project_name
+
+        assert [project_name(Path(p)) for p in ("/x/My.App_1", "/x/-_Shop", "/x/...")] == ["myapp_1", "shop", "app"]
+
+    def test_dotenv_and_shell_environment(self, tmp_path: Path) -> None:
+        """The shell's variables win over .env; env files keep quotes out and comments away."""
+        from chaoslab.scaffold.compose import read_compose
+
+        text = "services:\n  web:\n    image: x\n    ports: ['${PORT}:80']\n    env_file: app.env\n"
+        compose = _write(
+            tmp_path,
+            {
+                "docker-compose.yml": text,
+                ".env": "PORT=7000\n",
+                "app.env": "# comment\nexport A='quoted # not a comment'\nB=plain # comment\nC\n",
+            },
+        )
+        assert read_compose(compose, environ={}).services["web"].ports[0].published == 7000
+        web = read_compose(compose, environ={"PORT": "7001"}).services["web"]
+        assert web.ports[0].published == 7001
+        assert {v.name: v.value for v in web.environment} == {"A": "quoted # not a comment", "B": "plain"}
