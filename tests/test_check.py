@@ -171,6 +171,9 @@ class TestLinks:
         api = found[("toxiproxy", f"API {url}")]
         assert (api.status, api.detail) == (Status.FAIL, "connection refused")
         assert "start Toxiproxy" in api.fix
+        link = found[("link a->x", "proxy")]
+        assert (link.status, link.detail) == (Status.FAIL, "not checked: Toxiproxy does not answer")
+        assert found[("link a->x", "upstream 127.0.0.1:1")].status is Status.FAIL
 
     async def test_embedded_needs_free_listen_ports(self, serve: Serve) -> None:
         """With the embedded Toxiproxy, a link's listen port must be free; a non-loopback upstream is not opened."""

@@ -347,6 +347,10 @@ async def _link(
         findings.append(_must_be_free(item, link.listen, "the embedded Toxiproxy listens there"))
     elif proxies is not None:
         findings.append(await _through_proxy(item, name, link, proxies, timeout_s))
+    else:
+        findings.append(
+            Finding(item, "proxy", Status.FAIL, "not checked: Toxiproxy does not answer", "start Toxiproxy (above)")
+        )
     upstream_host = link.upstream.rpartition(":")[0]
     if upstream_service in launched:
         findings.append(
@@ -358,7 +362,8 @@ async def _link(
                 item,
                 f"upstream {link.upstream}",
                 Status.SKIP,
-                "not on this host's loopback (a name inside Toxiproxy's network?): checked through the proxy",
+                "not on this host's loopback (a name inside Toxiproxy's network?)"
+                + (": checked through the proxy" if proxies is not None else ""),
             )
         )
     else:
