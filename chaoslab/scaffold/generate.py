@@ -197,7 +197,7 @@ def scaffold_compose(
     mode = _network_mode(app, edges, plan)
     links = tuple(_repoint(app, link, plan) for link in _links(app, edges, mode, plan))
     compose_dir = app.path.parent.resolve()
-    files: dict[str, str] = {TOPOLOGY_FILE: _topology_text(app, links, mode, command)}
+    files: dict[str, str] = {TOPOLOGY_FILE: _topology_text(app, links, mode, command, out_dir)}
     if links:
         config_path = os.path.relpath(out_dir.resolve() / TOXIPROXY_CONFIG_FILE, compose_dir)
         if config_path.startswith(".."):
@@ -471,14 +471,14 @@ def _service_entry(app: ComposeApp, service: Service) -> tuple[dict[str, Any], s
     return entry, "; ".join(w for w in why if w)
 
 
-def _topology_text(app: ComposeApp, links: Sequence[Link], mode: str, command: str) -> str:
+def _topology_text(app: ComposeApp, links: Sequence[Link], mode: str, command: str, out_dir: Path) -> str:
     compose_file = app.path.name
     lines = [
         f"# chaoslab topology of the Compose project {app.project!r}, written by `{command} {compose_file}`.",
         "# Services are found by their Compose labels (container: compose_project/compose_service) and",
         "# probed on the ports they publish on this host. Start the app with the override that adds",
         "# Toxiproxy and points each dependent at its proxy:",
-        f"#   docker compose -f {compose_file} -f <out>/{OVERRIDE_FILE} up -d",
+        f"#   docker compose -f {compose_file} -f {out_dir.as_posix().rstrip('/')}/{OVERRIDE_FILE} up -d",
         "# then `chaoslab check` this file or an experiment. The format: docs/experiment-format.md.",
         f"name: {app.project}",
         f"description: the Compose app {app.project} ({', '.join(app.services)})",
