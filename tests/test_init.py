@@ -425,3 +425,28 @@ services:
         web = read_compose(compose, environ={"PORT": "7001"}).services["web"]
         assert web.ports[0].published == 7001
         assert {v.name: v.value for v in web.environment} == {"A": "quoted # not a comment", "B": "plain"}
+
+
+def test_legacy_links(
+    init: Callable[..., tuple[int, str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Old files use ``links: [db:database]``: a dependency edge, and the alias is a name of db."""
+    text = """\
+version: "2"
+services:
+  app:
+    image: wordpress:6
+    ports: ["8080:80"]
+    links: ["db:mysql"]
+    environment:
+      WORDPRESS_DB_HOST: mysql:3306
+  db:
+    image: mysql:8
+"""
+    compose = _write(tmp_path / "wp", {"docker-compose.yml": text})
+    code, out, err = init("--from-compose", str(compose), "--out", str(tmp_path / "wp" / "chaos"))
+    assert code == 0, err
+    _validate([tmp_path / "wp" / "chaos"], capsys)
+    assert "link  app->db: proxy :13306 → db:3306; app re-pointed through WORDPRESS_DB_HOST" in out
+    override = _load(tmp_path / "wp" / "chaos" / "docker-compose.chaoslab.yml")
+    assert override["services"]["app"]["environment"] == {"WORDPRESS_DB_HOST": "toxiproxy:13306"}  # type: ignore[index]

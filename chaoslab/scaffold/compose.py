@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,8 @@ class Service:
     depends_on_form: str = "list"
     """``list`` or ``mapping``: how the file writes it (an override should write it the same way)."""
     waits_for_completion: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    """Legacy ``links:`` as (service, alias): a dependency the service reaches by that alias."""
     """Dependencies it waits for to *finish* (``condition: service_completed_successfully``): one-shot jobs."""
     networks: tuple[str, ...] = ("default",)
     network_mode: str | None = None
@@ -155,6 +157,7 @@ def read_compose(
         resolved = reader.extended(service_name, raw, doc, where, services_raw, ())
         services[str(service_name)] = _service(str(service_name), resolved, doc, where, reader)
     _check_references(services, set(declared), doc, where)
+    services = _with_link_aliases(services)
     active_profiles = set(profiles)
     active = {n: s for n, s in services.items() if not s.profiles or active_profiles & set(s.profiles)}
     inactive = tuple(n for n in services if n not in active)
@@ -508,6 +511,7 @@ def _service(name: str, raw: dict[str, Any], doc: SourceDoc, where: str, reader:
         environment=_environment(fields, at, reader),
         profiles=_strings(fields.get("profiles"), at, "profiles"),
         command=_command(fields.get("command")),
+        links=_legacy_links(fields.get("links"), at),
         line=doc.line_of(("services", name)),
     )
 
@@ -518,6 +522,15 @@ def _strings(value: Any, at: _Field, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise at.error(f"expected a list of names, got {describe_value(value)}", key)
     return tuple(value)
+
+
+def _legacy_links(value: Any, at: _Field) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise at.error(f"expected a list like [db, 'db:database'], got {describe_value(value)}", "links")
+    pairs = [item.partition(":") for item in value]
+    return tuple((name, alias or name) for name, _, alias in pairs)
 
 
 def _command(value: Any) -> tuple[str, ...]:
@@ -748,9 +761,22 @@ def _env_text(value: Any) -> str:
     return str(value)
 
 
+def _with_link_aliases(services: Mapping[str, Service]) -> dict[str, Service]:
+    """Legacy ``links: [db:database]`` make ``database`` a name of ``db``, and the link a dependency."""
+    extra: dict[str, set[str]] = {}
+    for service in services.values():
+        for target, alias in service.links:
+            extra.setdefault(target, set()).add(alias)
+    result: dict[str, Service] = {}
+    for name, service in services.items():
+        deps = tuple(dict.fromkeys([*service.depends_on, *(target for target, _ in service.links)]))
+        result[name] = replace(service, aliases=service.aliases | extra.get(name, set()), depends_on=deps)
+    return result
+
+
 def _check_references(services: Mapping[str, Service], declared: set[str], doc: SourceDoc, where: str) -> None:
     for name, service in services.items():
-        for dep in service.depends_on:
+        for dep in (*service.depends_on, *(target for target, _ in service.links)):
             if dep not in services:
                 raise SpecError(
                     f"depends_on names no service {dep!r} (services: {', '.join(services)})",
