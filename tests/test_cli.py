@@ -159,7 +159,7 @@ class TestList:
         assert "experiments/mine.yaml My own copy" in rows["mine"]
         assert rows["cascade-vector-latency"].split()[1] == "built-in"
         assert cli("validate", "vector-down").out.startswith("ok  vector-down  ")
-        from chaoslab.spec.loading import find_experiment
+        from chaoslab.model.loading import find_experiment
 
         assert find_experiment("vector-down") == local / "vector-down.yaml"
         assert find_experiment("cascade-vector-latency").parent.parent.name == "catalogue"

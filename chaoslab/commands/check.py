@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from chaoslab.errors import ExitCode
-from chaoslab.spec.loading import load_experiment, load_topology, read_document
+from chaoslab.model.loading import load_experiment, load_topology, parse_overrides, read_document
 from chaoslab.system.preflight import Finding, Status, run_preflight
 
 
@@ -21,8 +21,6 @@ def check_command(target: str, overrides: tuple[str, ...]) -> None:
     chaoslab launches is not probed (it is not running before the run): its program must exist
     and its port be free.
     """
-    from chaoslab.spec.loading import parse_overrides
-
     values = parse_overrides(overrides)
     path = Path(target)
     kinds: tuple[str, ...] = ()

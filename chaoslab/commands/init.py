@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from chaoslab.errors import HarnessError, SpecError
+from chaoslab.model.loading import load_experiment, load_topology
 from chaoslab.scaffold.compose import read_compose
 from chaoslab.scaffold.generate import OVERRIDE_FILE, TOPOLOGY_FILE, Scaffold, scaffold_compose
 from chaoslab.scaffold.starter import scaffold_starter
-from chaoslab.spec.loading import load_experiment, load_topology
 
 
 @click.command("init")

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from chaoslab.errors import SpecError
-from chaoslab.spec.loading import read_document
-from chaoslab.spec.messages import describe_value
-from chaoslab.spec.yamlsource import Path_, SourceDoc
+from chaoslab.model.loading import read_document
+from chaoslab.model.messages import describe_value
+from chaoslab.model.yamlsource import Path_, SourceDoc
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PORT_RANGE_LIMIT = 100

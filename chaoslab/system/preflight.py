@@ -21,12 +21,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import asyncpg
+import docker
 
-from chaoslab.run.probes import container_filters, container_outcome, http_outcome
-from chaoslab.spec.loading import resolve_known_refs, runtime_refs
-from chaoslab.spec.topology import LinkSpec, ServiceSpec, TopologySpec, is_loopback
+from chaoslab.errors import HarnessError
+from chaoslab.model.loading import resolve_known_refs, runtime_refs
+from chaoslab.model.topology import LinkSpec, ServiceSpec, TopologySpec, is_loopback
+from chaoslab.system.containers import engine_reachable
+from chaoslab.system.postgres import pg_bin
+from chaoslab.system.probes import container_filters, container_outcome, http_outcome
+from chaoslab.system.processes import matched_pids
 
 HOLD_S = 0.3
 """How long a connection through a proxy must stay open to count as reaching the upstream."""
@@ -139,8 +146,6 @@ async def _toxiproxy(url: str, timeout_s: float) -> tuple[Finding, dict[str, Any
 
 
 def _docker_ping() -> str | None:
-    from chaoslab.run.containers import engine_reachable
-
     return engine_reachable()
 
 
@@ -170,8 +175,6 @@ def _containers(name: str, service: ServiceSpec, list_containers: ContainerListe
 
 
 def _list_containers(filters: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    import docker
-
     client = docker.from_env()
     try:
         return [c.attrs for c in client.containers.list(all=True, filters=dict(filters))]
@@ -203,9 +206,6 @@ def _launched(name: str, service: ServiceSpec, refs: Mapping[str, str]) -> list[
             )
         )
     elif launch.kind == "postgres":
-        from chaoslab.demo.postgres import pg_bin
-        from chaoslab.errors import HarnessError
-
         try:
             findings.append(Finding(item, "PostgreSQL server", Status.OK, f"found ({pg_bin('initdb')})"))
         except HarnessError as exc:
@@ -228,8 +228,6 @@ def _address_of(service: ServiceSpec, refs: Mapping[str, str]) -> str | None:
     if service.address is not None:
         return resolve_known_refs(service.address, refs)
     if service.url is not None:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(resolve_known_refs(service.url, refs))
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return f"{parts.hostname}:{port}"
@@ -271,9 +269,12 @@ async def _probe(
         if probe is not None and probe.type == "http":
             url = resolve_known_refs(probe.url or "", refs)
             check = f"http {url}"
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
-                async with session.get(url, allow_redirects=False) as resp:
-                    body = await resp.read()
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url, allow_redirects=False) as resp,
+            ):
+                body = await resp.read()
             error = http_outcome(resp.status, body, probe)
             if error is not None:
                 expected = f"HTTP {probe.expect_status}" + (
@@ -282,8 +283,6 @@ async def _probe(
                 return Finding(item, check, Status.FAIL, f"answered HTTP {resp.status}, expected {expected}", fix)
             return Finding(item, check, Status.OK, f"HTTP {resp.status} in {_ms(started)}")
         if probe is not None and probe.type == "postgres":
-            import asyncpg
-
             dsn = resolve_known_refs(probe.dsn or "", refs)
             check = f"postgres {_redacted(dsn)}"
             conn = await asyncpg.connect(dsn, timeout=timeout_s)
@@ -293,8 +292,6 @@ async def _probe(
                 conn.terminate()
             return Finding(item, check, Status.OK, f"SELECT 1 in {_ms(started)}")
         if probe is not None and probe.type == "process":
-            from chaoslab.faults.resolve import matched_pids
-
             pids = matched_pids(service)
             check = "process"
             if not pids:
@@ -489,8 +486,6 @@ def _one_line(text: str) -> str:
 
 def _redacted(dsn: str) -> str:
     """A DSN without its password (secrets never reach the terminal)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(dsn)
     if parts.password is None:
         return dsn

@@ -13,8 +13,8 @@ import yaml
 from aiohttp import web
 
 from chaoslab.cli import main
+from chaoslab.model.topology import TopologySpec
 from chaoslab.proxy import ToxiproxyServer
-from chaoslab.spec.topology import TopologySpec
 from chaoslab.system.preflight import Finding, Status, preflight
 from tests.conftest import free_port
 

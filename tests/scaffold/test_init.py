@@ -11,7 +11,7 @@ import yaml
 
 from chaoslab.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Modelled on the Docker docs' Django + PostgreSQL sample: env_file, list depends_on, expose only.
 DJANGO = """\
