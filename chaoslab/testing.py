@@ -1,4 +1,5 @@
-"""Public test helpers: a fake clock, readable synthetic timelines, an experiment builder, a fake fault.
+"""Public test helpers: a fake clock, readable synthetic timelines, experiment builders, and fakes of
+a run's collaborators (a fault driver, the system, the load, the probes).
 
 Timelines are drawn one character per window, the same letters analysis writes in ``health``::
 
@@ -23,16 +24,23 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from chaoslab.analysis import analyse
-from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.errors import HarnessError
+from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
+from chaoslab.faults.registry import FaultRegistry
 from chaoslab.journal import Host, Journal
 from chaoslab.model.experiment import ExperimentSpec
-from chaoslab.model.faults import FaultBase
+from chaoslab.model.faults import FAULT_MODELS, FaultBase
+from chaoslab.model.loading import Experiment
+from chaoslab.model.topology import TopologySpec
+from chaoslab.run.parts import MeasureScope, RunScope
 from chaoslab.timeline import (
+    ErrorClass,
     Event,
     FaultRecord,
     GeneratorWindow,
@@ -47,10 +55,17 @@ from chaoslab.timeline import (
 __all__ = [
     "FakeClock",
     "FakeFaultDriver",
+    "FakeLoad",
+    "FakeProbes",
+    "FakeRecord",
+    "FakeSystem",
     "FaultCall",
+    "FaultStep",
     "LoadPalette",
     "ProbePalette",
+    "SystemStep",
     "TimelineBuilder",
+    "experiment",
     "experiment_spec",
     "sample_journal",
     "signal_windows",
@@ -490,87 +505,280 @@ def experiment_spec(**overrides: Any) -> ExperimentSpec:
 # faults
 
 
+class FaultStep(StrEnum):
+    """A step of the fault interface, as :class:`FakeFaultDriver` records it."""
+
+    PREPARE = "prepare"
+    APPLY = "apply"
+    REVERT = "revert"
+    CHECK = "check_reverted"
+
+
 @dataclass(frozen=True, slots=True)
 class FaultCall:
     """One call the engine made on a :class:`FakeFaultDriver`."""
 
-    method: str
-    """``prepare``, ``apply``, ``revert`` or ``check_reverted``."""
+    method: FaultStep
     label: str
     t: float | None = None
     """The fake clock's time at the call, when the driver has a clock."""
 
 
-class FakeFaultDriver(FaultDriver):
+class FakeRecord(LedgerRecord):
+    """The ledger record of a fake fault: its label and target, and whether apply got through."""
+
+    label: str
+    target: str
+    applied: bool = False
+
+
+class FakeFaultDriver(FaultDriver[FaultBase, FakeRecord]):
     """A fault driver that changes nothing and records every call, for the engine's unit tests.
 
-    It can be told to fail: ``fail_apply`` (apply raises), ``fail_revert`` (the first N reverts
-    raise), ``still_broken`` (``check_reverted`` reports the fault as still there).
+    It can be told to fail in any step: ``fail`` maps a step to how many times it raises
+    (``{FaultStep.REVERT: 1}``: the first revert raises); ``still_broken`` makes ``check_reverted``
+    report the fault as still there; ``takes_s`` makes a step last that long on the fake clock.
+    :meth:`registry` puts it in a fault registry for :class:`chaoslab.run.engine.Run`.
 
     >>> driver = FakeFaultDriver()
-    >>> driver.kinds
-    ('latency',)
+    >>> driver.kinds, sorted(driver.registry())
+    (('latency',), ['latency'])
     """
-
-    kinds: ClassVar[tuple[str, ...]] = ("latency",)
 
     def __init__(
         self,
         *,
-        kinds: Sequence[str] | None = None,
+        kinds: Sequence[str] = ("latency",),
         clock: FakeClock | None = None,
-        fail_apply: bool = False,
-        fail_revert: int = 0,
+        fail: Mapping[FaultStep, int] | None = None,
         still_broken: str | None = None,
+        takes_s: Mapping[FaultStep, float] | None = None,
     ) -> None:
-        if kinds is not None:
-            # an instance attribute shadows the class-level kinds, so one test can fake any kind
-            setattr(self, "kinds", tuple(kinds))  # noqa: B010
+        self.kinds = tuple(kinds)
         self.clock = clock
-        self.fail_apply = fail_apply
-        self.fail_revert = fail_revert
+        self.fail = dict(fail or {})
         self.still_broken = still_broken
+        self.takes_s = dict(takes_s or {})
         self.calls: list[FaultCall] = []
         self.active: set[str] = set()
         """Labels of faults applied and not yet reverted."""
 
-    def _record(self, method: str, label: str) -> None:
-        self.calls.append(FaultCall(method, label, self.clock.now() if self.clock else None))
+    def registry(self) -> FaultRegistry:
+        """A fault registry whose one family, ``fake``, is this driver for each of its kinds."""
+        family: FaultFamily[FaultBase, FakeRecord] = FaultFamily(
+            name="fake", models=tuple(FAULT_MODELS[kind] for kind in self.kinds), driver=lambda: self, record=FakeRecord
+        )
+        return FaultRegistry([family])
 
     def methods(self, label: str | None = None) -> list[str]:
         """The methods called, in order (for one label, or all)."""
-        return [c.method for c in self.calls if label is None or c.label == label]
+        return [c.method.value for c in self.calls if label is None or c.label == label]
 
-    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+    async def _step(self, step: FaultStep, label: str) -> None:
+        self.calls.append(FaultCall(step, label, self.clock.now() if self.clock else None))
+        if self.fail.get(step, 0) > 0:
+            self.fail[step] -= 1
+            raise RuntimeError(f"fake {step.value} of {label} failed")
+        if self.takes_s.get(step):
+            if self.clock is None:
+                raise ValueError("takes_s needs a FakeClock to take its time on")
+            await self.clock.sleep(self.takes_s[step])
+
+    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> FakeRecord:
         """The ledger record: the label, kind and target."""
-        self._record("prepare", label)
-        return {"driver": "fake", "label": label, "kind": getattr(fault, "kind", "?"), "target": fault.target}
+        self.calls.append(FaultCall(FaultStep.PREPARE, label, self.clock.now() if self.clock else None))
+        if self.fail.get(FaultStep.PREPARE, 0) > 0:
+            self.fail[FaultStep.PREPARE] -= 1
+            raise RuntimeError(f"fake prepare of {label} failed")
+        return FakeRecord(kind=fault.kind, label=label, target=fault.target)
 
-    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+    async def apply(self, fault: FaultBase, ctx: FaultContext, record: FakeRecord) -> FakeRecord:
         """Mark the fault active (or raise when told to fail)."""
-        label = str(record["label"])
-        self._record("apply", label)
-        if self.fail_apply:
-            raise RuntimeError(f"fake apply of {label} failed")
-        self.active.add(label)
-        return {**record, "applied": True}
+        await self._step(FaultStep.APPLY, record.label)
+        self.active.add(record.label)
+        return record.but(applied=True)
 
-    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
-        """Mark the fault inactive; idempotent (or raise the first ``fail_revert`` times)."""
-        label = str(record["label"])
-        self._record("revert", label)
-        if self.fail_revert > 0:
-            self.fail_revert -= 1
-            raise RuntimeError(f"fake revert of {label} failed")
-        self.active.discard(label)
+    async def revert(self, record: FakeRecord, ctx: FaultContext) -> None:
+        """Mark the fault inactive; idempotent (or raise when told to fail)."""
+        await self._step(FaultStep.REVERT, record.label)
+        self.active.discard(record.label)
 
-    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+    async def check_reverted(self, record: FakeRecord, ctx: FaultContext) -> str | None:
         """``still_broken`` if set, else whether the fault is still active."""
-        label = str(record["label"])
-        self._record("check_reverted", label)
+        await self._step(FaultStep.CHECK, record.label)
         if self.still_broken is not None:
             return self.still_broken
-        return f"{label} is still applied" if label in self.active else None
+        return f"{record.label} is still applied" if record.label in self.active else None
+
+
+# ---------------------------------------------------------------------------------------------
+# a fake system, load and probes for the engine
+
+
+def experiment(spec: ExperimentSpec | None = None, **overrides: Any) -> Experiment:
+    """An :class:`Experiment` of :func:`experiment_spec` (or ``spec``) on a two-service topology.
+
+    The topology has ``api`` and ``vector`` (external, not launched) and the link ``api->vector``.
+
+    >>> experiment(phases={"fault": "3s"}).spec.phases.fault
+    3.0
+    """
+    topology = TopologySpec.model_validate(
+        {
+            "name": "fake",
+            "services": {"api": {"url": "http://127.0.0.1:9"}, "vector": {"url": "http://127.0.0.1:9"}},
+            "links": {"api->vector": {"listen": "127.0.0.1:9", "upstream": "127.0.0.1:9"}},
+        }
+    )
+    return Experiment(spec=spec or experiment_spec(**overrides), topology=topology, path=None, parameters={})
+
+
+class SystemStep(StrEnum):
+    """What the engine asked of a :class:`FakeSystem`."""
+
+    START_PROXY = "start_proxy"
+    START_SERVICES = "start_services"
+    STOP = "stop"
+
+
+class FakeSystem:
+    """A system under test that starts nothing and records what the run asked of it.
+
+    It is its own factory (``Run(system=FakeSystem())``); ``fail`` names a step that raises.
+    """
+
+    def __init__(
+        self,
+        *,
+        toxiproxy_url: str | None = "http://127.0.0.1:9",
+        fail: SystemStep | None = None,
+        stop_problems: Sequence[str] = (),
+    ) -> None:
+        self.toxiproxy_url = toxiproxy_url
+        self.fail = fail
+        self.stop_problems = tuple(stop_problems)
+        self.calls: list[SystemStep] = []
+        self.scope: RunScope | None = None
+
+    def __call__(self, scope: RunScope) -> FakeSystem:
+        """The factory: the run hands over its scope."""
+        self.scope = scope
+        return self
+
+    @property
+    def services(self) -> None:
+        """No service control: process faults have nothing to act on."""
+        return None
+
+    def _step(self, step: SystemStep) -> None:
+        self.calls.append(step)
+        if self.fail == step:
+            raise HarnessError(f"fake {step.value} failed")
+
+    async def start_proxy(self) -> str | None:
+        """Record the call; the configured URL."""
+        self._step(SystemStep.START_PROXY)
+        return self.toxiproxy_url
+
+    async def start_services(self) -> None:
+        """Record the call."""
+        self._step(SystemStep.START_SERVICES)
+
+    def pids(self, service: str) -> list[int]:
+        """No processes."""
+        return []
+
+    async def stop(self) -> list[str]:
+        """Record the call; the configured problems."""
+        self._step(SystemStep.STOP)
+        return list(self.stop_problems)
+
+
+LatencyOf = Callable[[str, float], float]
+"""``(signal, intended_s) → latency in ms``."""
+FailsAt = Callable[[str, float], bool]
+"""``(signal, intended_s) → whether the request fails``."""
+
+
+class FakeLoad:
+    """A load that records answers into the run's recorder on the run clock, without a socket.
+
+    Every ``batch_s`` of run time it records the requests due in the batch (``rate_per_s`` per
+    signal), each with ``latency_ms(signal, t)`` and failing when ``fails(signal, t)``;
+    ``raise_at_s`` makes it raise then (a crashed load generator). It is its own factory.
+    """
+
+    def __init__(
+        self,
+        *,
+        signals: Sequence[str] = ("api:search", "api:documents"),
+        rate_per_s: float = 20.0,
+        latency_ms: LatencyOf | None = None,
+        fails: FailsAt | None = None,
+        raise_at_s: float | None = None,
+        batch_s: float = 0.25,
+    ) -> None:
+        self.signals = tuple(signals)
+        self.rate_per_s = rate_per_s
+        self.latency_ms: LatencyOf = latency_ms or (lambda signal, t: 5.0)
+        self.fails: FailsAt = fails or (lambda signal, t: False)
+        self.raise_at_s = raise_at_s
+        self.batch_s = batch_s
+        self.scope: MeasureScope | None = None
+
+    def __call__(self, scope: MeasureScope) -> FakeLoad:
+        """The factory: the run hands over its clock and recorder."""
+        self.scope = scope
+        return self
+
+    async def run(self, start_s: float, end_s: float) -> None:
+        """Record answers from ``start_s`` until ``end_s``, a batch at a time."""
+        assert self.scope is not None, "FakeLoad runs once the run has handed it its scope"
+        clock, recorder = self.scope.clock, self.scope.recorder
+        for signal in self.signals:
+            recorder.declare(signal, service=signal.partition(":")[0])
+        gap = 1.0 / self.rate_per_s
+        due = start_s
+        batch_end = start_s
+        while batch_end < end_s:
+            batch_end = min(end_s, batch_end + self.batch_s)
+            await clock.sleep_until_offset(batch_end)
+            if self.raise_at_s is not None and batch_end >= self.raise_at_s:
+                raise RuntimeError(f"fake load failed at {batch_end:g}s")
+            while due < batch_end:
+                for signal in self.signals:
+                    error = ErrorClass.HTTP_5XX if self.fails(signal, due) else None
+                    recorder.offered(signal, due, sent=True)
+                    done = due + self.latency_ms(signal, due) / 1000.0
+                    recorder.record(signal, due, done, error, service=signal.partition(":")[0])
+                due += gap
+
+    def generator_windows(self) -> tuple[GeneratorWindow, ...]:
+        """No generator figures (nothing to fall behind)."""
+        return ()
+
+
+class FakeProbes:
+    """Probes that report what they are told: ``healthy(service, t) → bool`` (every service healthy by default)."""
+
+    def __init__(self, healthy: Callable[[str, float], bool] | None = None) -> None:
+        self.health: Callable[[str, float], bool] = healthy or (lambda service, t: True)
+        self.scope: MeasureScope | None = None
+
+    def __call__(self, scope: MeasureScope) -> FakeProbes:
+        """The factory: the run hands over its clock."""
+        self.scope = scope
+        return self
+
+    async def run(self, end_s: float) -> None:
+        """Nothing to do until the end: health is computed when asked."""
+        assert self.scope is not None
+        await self.scope.clock.sleep_until_offset(end_s)
+
+    def healthy(self, service: str) -> bool | None:
+        """What the health function says now."""
+        assert self.scope is not None
+        return self.health(service, self.scope.clock.elapsed())
 
 
 # ---------------------------------------------------------------------------------------------

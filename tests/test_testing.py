@@ -10,7 +10,15 @@ from pydantic import ValidationError
 from chaoslab.clock import RunClock
 from chaoslab.faults.base import FaultContext
 from chaoslab.model.topology import TopologySpec
-from chaoslab.testing import FakeClock, FakeFaultDriver, TimelineBuilder, experiment_spec, signal_windows
+from chaoslab.testing import (
+    FakeClock,
+    FakeFaultDriver,
+    FakeRecord,
+    FaultStep,
+    TimelineBuilder,
+    experiment_spec,
+    signal_windows,
+)
 from chaoslab.timeline import GeneratorWindow, ResourceSample, SignalKind, Timeline
 
 
@@ -252,8 +260,9 @@ class TestFakeFaultDriver:
         fault = experiment_spec().faults[0]
         ctx = context()
         record = driver.prepare(fault, ctx, "f1")
-        assert record == {"driver": "fake", "label": "f1", "kind": "latency", "target": "api->vector"}
+        assert record == FakeRecord(kind="latency", label="f1", target="api->vector")
         record = await driver.apply(fault, ctx, record)
+        assert record.applied is True
         assert driver.active == {"f1"}
         assert await driver.check_reverted(record, ctx) == "f1 is still applied"
         clock.advance(1.0)
@@ -263,27 +272,43 @@ class TestFakeFaultDriver:
         assert driver.methods() == ["prepare", "apply", "check_reverted", "revert", "revert", "check_reverted"]
         assert [c.t for c in driver.calls] == [4.0, 4.0, 4.0, 5.0, 5.0, 5.0]
 
-    async def test_failures_on_demand(self) -> None:
-        """fail_apply raises in apply; fail_revert raises that many times; still_broken is reported."""
+    @pytest.mark.parametrize("step", list(FaultStep))
+    async def test_any_step_fails_on_demand(self, step: FaultStep) -> None:
+        """fail={step: 1} makes that step raise once, then work."""
         fault = experiment_spec().faults[0]
         ctx = context()
-        failing = FakeFaultDriver(fail_apply=True)
-        with pytest.raises(RuntimeError, match="fake apply of f1 failed"):
-            await failing.apply(fault, ctx, failing.prepare(fault, ctx, "f1"))
-        assert failing.active == set()
-        stuck = FakeFaultDriver(fail_revert=1, still_broken="toxic still present")
+        driver = FakeFaultDriver(fail={step: 1})
+        calls = {
+            FaultStep.PREPARE: lambda: asyncio.sleep(0, driver.prepare(fault, ctx, "f1")),
+            FaultStep.APPLY: lambda: driver.apply(fault, ctx, FakeRecord(kind="latency", label="f1", target="t")),
+            FaultStep.REVERT: lambda: driver.revert(FakeRecord(kind="latency", label="f1", target="t"), ctx),
+            FaultStep.CHECK: lambda: driver.check_reverted(FakeRecord(kind="latency", label="f1", target="t"), ctx),
+        }
+        with pytest.raises(RuntimeError, match=f"fake {step.value} of f1 failed"):
+            await calls[step]()
+        await calls[step]()
+        assert driver.methods() == [step.value, step.value]
+
+    async def test_still_broken_and_slow_steps(self) -> None:
+        """still_broken is reported by the check; takes_s makes a step last on the fake clock."""
+        clock = FakeClock()
+        fault = experiment_spec().faults[0]
+        ctx = context()
+        stuck = FakeFaultDriver(clock=clock, still_broken="toxic still present", takes_s={FaultStep.REVERT: 2.5})
         record = await stuck.apply(fault, ctx, stuck.prepare(fault, ctx, "f2"))
-        with pytest.raises(RuntimeError, match="fake revert of f2 failed"):
-            await stuck.revert(record, ctx)
         await stuck.revert(record, ctx)
+        assert clock.now() == 2.5
         assert stuck.active == set()
         assert await stuck.check_reverted(record, ctx) == "toxic still present"
 
-    def test_kinds(self) -> None:
-        """The driver claims latency by default, or the kinds it is given."""
+    def test_kinds_and_registry(self) -> None:
+        """The driver claims latency by default, or the kinds it is given, in a registry of its own."""
         assert FakeFaultDriver().kinds == ("latency",)
-        assert FakeFaultDriver(kinds=["process_kill", "disk_fill"]).kinds == ("process_kill", "disk_fill")
-        assert FakeFaultDriver.kinds == ("latency",)
+        driver = FakeFaultDriver(kinds=["process_kill", "disk_fill"])
+        registry = driver.registry()
+        assert sorted(registry) == ["disk_fill", "process_kill"]
+        assert registry.driver("disk_fill") is driver
+        assert registry.family_of("process_kill") == "fake"
 
 
 class TestPublicApi:
@@ -296,10 +321,17 @@ class TestPublicApi:
         assert sorted(testing.__all__) == [
             "FakeClock",
             "FakeFaultDriver",
+            "FakeLoad",
+            "FakeProbes",
+            "FakeRecord",
+            "FakeSystem",
             "FaultCall",
+            "FaultStep",
             "LoadPalette",
             "ProbePalette",
+            "SystemStep",
             "TimelineBuilder",
+            "experiment",
             "experiment_spec",
             "sample_journal",
             "signal_windows",

@@ -164,8 +164,7 @@ async def _supervise(topology_ref: str, values: dict[str, Any]) -> None:
     refs = runtime_refs(topology, {"run_dir": str(run_dir), "state_dir": str(state_dir())})
     # the ledger lets `chaoslab rollback` stop the services should this supervisor be killed -9
     ledger = Ledger.create(
-        run_id,
-        {"experiment": "demo", "topology": topology.model_dump(mode="json", by_alias=True), "run_dir": str(run_dir)},
+        run_id, experiment="demo", topology=topology.model_dump(mode="json", by_alias=True), run_dir=str(run_dir)
     )
     launcher = Launcher(topology, run_id=run_id, run_dir=run_dir, refs=refs, ledger=ledger)
     stop = asyncio.Event()

@@ -22,20 +22,20 @@ import os
 import signal as _signal
 import time
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
 import docker
 import docker.errors
 from docker.models.containers import Container
+from pydantic import BaseModel, ConfigDict
 
 from chaoslab.errors import FaultError, RevertError
-from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
 from chaoslab.model.faults import (
     ContainerKillFault,
     ContainerPauseFault,
     ContainerRestartFault,
     ContainerStopFault,
-    FaultBase,
 )
 from chaoslab.system.containers import ContainerBackend, connect, container_name
 
@@ -138,14 +138,41 @@ def _wait_main_process_gone(container: Container, timeout_s: float) -> None:
         time.sleep(_POLL_S / 5)
 
 
+ContainerFault = ContainerKillFault | ContainerStopFault | ContainerPauseFault | ContainerRestartFault
+"""The faults this family applies."""
+
+
+class ContainerTarget(BaseModel):
+    """One container a fault acts on, as it was before the fault."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    name: str
+    previous_state: str | None = None
+    """Its state before the fault (None: unknown, taken as running)."""
+    restart_policy: str = "no"
+    delivered_via: str | None = None
+    """How a kill signal reached it (:class:`Delivery`)."""
+    applied_at_wall: float | None = None
+
+
+class ContainerRecord(LedgerRecord):
+    """The containers of a service a fault acts on: ids, names, previous states and restart policies."""
+
+    target: str
+    label: str
+    containers: tuple[ContainerTarget, ...] = ()
+    signal: str | None = None
+    """``container_kill``: the signal sent."""
+
+
 # Restart-after tasks of this process, by run id and fault label: cancelled by revert.
 _RESTART_TASKS: dict[str, asyncio.Task[None]] = {}
 
 
-class ContainerDriver(FaultDriver):
+class ContainerDriver(FaultDriver[ContainerFault, ContainerRecord]):
     """container_kill, container_stop, container_pause and container_restart on a service's containers."""
-
-    kinds: ClassVar[tuple[str, ...]] = ("container_kill", "container_stop", "container_pause", "container_restart")
 
     def __init__(self, client: docker.DockerClient | None = None, *, policy_wait_s: float = POLICY_WAIT_S) -> None:
         self._client = client
@@ -180,9 +207,9 @@ class ContainerDriver(FaultDriver):
 
     # FaultDriver ---------------------------------------------------------------------------
 
-    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+    def prepare(self, fault: ContainerFault, ctx: FaultContext, label: str) -> ContainerRecord:
         """Find the target containers and record their ids, names, states and restart policies."""
-        if fault.kind not in self.kinds:
+        if not isinstance(fault, ContainerKillFault | ContainerStopFault | ContainerPauseFault | ContainerRestartFault):
             raise FaultError(f"the container driver does not handle {fault.kind!r}")
         containers = []
         found = self.containers_of(fault.target, ctx)
@@ -192,38 +219,35 @@ class ContainerDriver(FaultDriver):
                 # A stopped replica of a compose service: nothing to kill, pause or stop.
                 continue
             containers.append(
-                {
-                    "id": str(container.id),
-                    "name": str(container.name),
-                    "previous_state": state_of(attrs).value,
-                    "restart_policy": restart_policy_of(attrs),
-                }
+                ContainerTarget(
+                    id=str(container.id),
+                    name=str(container.name),
+                    previous_state=state_of(attrs).value,
+                    restart_policy=restart_policy_of(attrs),
+                )
             )
         if not containers:
             names = ", ".join(f"{c.name} ({state_of(c.attrs).value})" for c in found)
             raise FaultError(f"no running container for service {fault.target!r}: {names}")
-        record: LedgerRecord = {
-            "family": "container",
-            "kind": fault.kind,
-            "target": fault.target,
-            "label": label,
-            "containers": containers,
-        }
-        if isinstance(fault, ContainerKillFault):
-            record["signal"] = fault.signal
-        return record
+        return ContainerRecord(
+            kind=fault.kind,
+            target=fault.target,
+            label=label,
+            containers=tuple(containers),
+            signal=fault.signal if isinstance(fault, ContainerKillFault) else None,
+        )
 
-    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+    async def apply(self, fault: ContainerFault, ctx: FaultContext, record: ContainerRecord) -> ContainerRecord:
         """Kill, stop, pause or restart every recorded container."""
-        done: list[dict[str, Any]] = []
-        for entry in record["containers"]:
-            container = await asyncio.to_thread(self._get, entry["id"])
+        done: list[ContainerTarget] = []
+        for entry in record.containers:
+            container = await asyncio.to_thread(self._get, entry.id)
             if container is None:
-                raise FaultError(f"container {entry['name']} disappeared before the fault was applied")
-            updated = dict(entry)
+                raise FaultError(f"container {entry.name} disappeared before the fault was applied")
+            delivered_via: str | None = None
             try:
                 if isinstance(fault, ContainerKillFault):
-                    updated["delivered_via"] = await asyncio.to_thread(self._kill, container, fault.signal)
+                    delivered_via = await asyncio.to_thread(self._kill, container, fault.signal)
                     if fault.signal == "SIGKILL":
                         await asyncio.to_thread(_wait_main_process_gone, container, KILL_WAIT_S)
                 elif isinstance(fault, ContainerStopFault):
@@ -234,14 +258,11 @@ class ContainerDriver(FaultDriver):
                 elif isinstance(fault, ContainerRestartFault):
                     await asyncio.to_thread(container.restart, timeout=STOP_TIMEOUT_S)
             except docker.errors.APIError as exc:
-                raise FaultError(
-                    f"{fault.kind} on container {entry['name']} failed: {exc.explanation or exc}"
-                ) from None
-            updated["applied_at_wall"] = time.time()
-            done.append(updated)
-        record = {**record, "containers": done}
+                raise FaultError(f"{fault.kind} on container {entry.name} failed: {exc.explanation or exc}") from None
+            done.append(entry.model_copy(update={"delivered_via": delivered_via, "applied_at_wall": time.time()}))
+        record = record.but(containers=tuple(done))
         if isinstance(fault, ContainerKillFault) and fault.restart_after is not None:
-            _RESTART_TASKS[f"{ctx.run_id}/{record['label']}"] = asyncio.create_task(
+            _RESTART_TASKS[f"{ctx.run_id}/{record.label}"] = asyncio.create_task(
                 self._restart_later(record, fault.restart_after)
             )
         return record
@@ -265,45 +286,42 @@ class ContainerDriver(FaultDriver):
         container.kill(signal=signal_name)
         return Delivery.API.value
 
-    async def _restart_later(self, record: LedgerRecord, delay_s: float) -> None:
+    async def _restart_later(self, record: ContainerRecord, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
         await asyncio.to_thread(self._bring_back, record, 0.0)
 
-    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+    async def revert(self, record: ContainerRecord, ctx: FaultContext) -> None:
         """Unpause or start each container that is not running (after giving its restart policy time)."""
-        task = _RESTART_TASKS.pop(f"{ctx.run_id}/{record.get('label')}", None)
+        task = _RESTART_TASKS.pop(f"{ctx.run_id}/{record.label}", None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if not record.get("containers"):
+        if not record.containers:
             return
         await asyncio.to_thread(self._bring_back, record, self.policy_wait_s)
 
-    def _bring_back(self, record: LedgerRecord, policy_wait_s: float) -> None:
+    def _bring_back(self, record: ContainerRecord, policy_wait_s: float) -> None:
         problems: list[str] = []
-        for entry in record.get("containers") or []:
+        for entry in record.containers:
             try:
                 self._bring_back_one(entry, policy_wait_s)
             except docker.errors.DockerException as exc:
-                problems.append(f"container {entry.get('name')}: {exc}")
+                problems.append(f"container {entry.name}: {exc}")
         if problems:
             raise RevertError("; ".join(problems))
 
-    def _bring_back_one(self, entry: dict[str, Any], policy_wait_s: float) -> None:
-        container = self._get(entry["id"])
+    def _bring_back_one(self, entry: ContainerTarget, policy_wait_s: float) -> None:
+        container = self._get(entry.id)
         if container is None:
             # Removed since (the launcher tears down after reverting): nothing left to undo.
             return
-        if not was_running(entry.get("previous_state")):
+        if not was_running(entry.previous_state):
             # It was not running before the fault; restore exactly that (unpause only).
-            if (
-                state_of(container.attrs) == ContainerState.PAUSED
-                and entry.get("previous_state") != ContainerState.PAUSED
-            ):
+            if state_of(container.attrs) == ContainerState.PAUSED and entry.previous_state != ContainerState.PAUSED:
                 container.unpause()
             return
-        if entry.get("delivered_via") == Delivery.HOST_PID.value:
+        if entry.delivered_via == Delivery.HOST_PID.value:
             # The restart policy brings it back by itself; start it only if it does not.
             deadline = time.monotonic() + policy_wait_s
             while time.monotonic() < deadline and state_of(container.attrs) != ContainerState.RUNNING:
@@ -323,31 +341,39 @@ class ContainerDriver(FaultDriver):
         elif state != ContainerState.RUNNING:
             container.start()
 
-    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+    async def check_reverted(self, record: ContainerRecord, ctx: FaultContext) -> str | None:
         """None when every container that ran before the fault runs again and none is paused."""
         return await asyncio.to_thread(self._check, record)
 
-    def _check(self, record: LedgerRecord) -> str | None:
-        for entry in record.get("containers") or []:
-            container = self._get(entry["id"])
+    def _check(self, record: ContainerRecord) -> str | None:
+        for entry in record.containers:
+            container = self._get(entry.id)
             attrs = container.attrs if container is not None else None
-            if was_running(entry.get("previous_state")):
-                wrong = still_wrong(attrs, entry.get("name", entry["id"][:12]))
+            if was_running(entry.previous_state):
+                wrong = still_wrong(attrs, entry.name or entry.id[:12])
                 if wrong is not None:
                     return wrong
             elif (
                 attrs is not None
                 and state_of(attrs) == ContainerState.PAUSED
-                and entry.get("previous_state") != ContainerState.PAUSED
+                and entry.previous_state != ContainerState.PAUSED
             ):
-                return f"container {entry.get('name')} is still paused"
+                return f"container {entry.name} is still paused"
         return None
 
-    def detail(self, record: LedgerRecord) -> dict[str, Any]:
+    def detail(self, record: ContainerRecord) -> dict[str, Any]:
         """The containers acted on and how a kill was delivered."""
-        containers = record.get("containers") or []
-        detail: dict[str, Any] = {"containers": [c.get("name") for c in containers]}
-        delivered = sorted({c["delivered_via"] for c in containers if c.get("delivered_via")})
+        detail: dict[str, Any] = {"containers": [c.name for c in record.containers]}
+        delivered = sorted({c.delivered_via for c in record.containers if c.delivered_via})
         if delivered:
             detail["delivered_via"] = delivered
         return detail
+
+
+FAMILY: FaultFamily[ContainerFault, ContainerRecord] = FaultFamily(
+    name="container",
+    models=(ContainerKillFault, ContainerStopFault, ContainerPauseFault, ContainerRestartFault),
+    driver=ContainerDriver,
+    record=ContainerRecord,
+)
+"""Kill, stop, pause and restart a service's containers through the Docker Engine API."""

@@ -6,7 +6,7 @@ the ledger before the first byte is written; revert removes that directory and n
 Blocks are allocated with ``posix_fallocate`` (real blocks, not a sparse file) or, where the
 filesystem does not support it, by writing zeros.
 
-Ledger record::
+Ledger record (:class:`DiskFillRecord`)::
 
     {"kind": "disk_fill", "service": "vector", "path": "/run/vector-data",
      "fill_dir": "/run/vector-data/.chaoslab-fill-r1-fill", "cap": 16777216,
@@ -22,12 +22,12 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from chaoslab.errors import FaultError, RevertError, SafetyError
-from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
 from chaoslab.faults.resolve import run_label, service_spec, with_refs
-from chaoslab.model.faults import DiskFillFault, FaultBase
+from chaoslab.model.faults import DiskFillFault
 
 FILL_DIR_PREFIX = ".chaoslab-fill-"
 # One file per GiB keeps every file size far from any filesystem's per-file limit.
@@ -155,33 +155,42 @@ def fill(
     return FillResult(written=written, files=files, hit_enospc=hit_enospc)
 
 
-class DiskFillDriver(FaultDriver):
+class DiskFillRecord(LedgerRecord):
+    """The one directory a disk fill writes into, named before the first byte, and what it wrote."""
+
+    service: str
+    path: str
+    fill_dir: str
+    cap: int
+    written: int = 0
+    files: int = 0
+    enospc: bool = False
+    capped: bool = False
+    avail_after: int | None = None
+
+
+class DiskFillDriver(FaultDriver[DiskFillFault, DiskFillRecord]):
     """Fills a declared path's filesystem with real blocks; removes them on revert."""
 
-    kinds: ClassVar[tuple[str, ...]] = ("disk_fill",)
-
-    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+    def prepare(self, fault: DiskFillFault, ctx: FaultContext, label: str) -> DiskFillRecord:
         """Check the path is declared and name the fill directory."""
         if not isinstance(fault, DiskFillFault):
             raise FaultError(f"the disk driver cannot apply {type(fault).__name__}")
         path = declared_path(ctx, fault.target, fault.path)
-        return {
-            "kind": fault.kind,
-            "service": fault.target,
-            "path": str(path),
-            "fill_dir": str(path / (FILL_DIR_PREFIX + run_label(ctx, label).removeprefix("chaoslab-"))),
-            "cap": fault.cap,
-            "written": 0,
-            "files": 0,
-        }
+        return DiskFillRecord(
+            kind=fault.kind,
+            service=fault.target,
+            path=str(path),
+            fill_dir=str(path / (FILL_DIR_PREFIX + run_label(ctx, label).removeprefix("chaoslab-"))),
+            cap=fault.cap,
+        )
 
-    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+    async def apply(self, fault: DiskFillFault, ctx: FaultContext, record: DiskFillRecord) -> DiskFillRecord:
         """Allocate until the goal, in a thread so the event loop keeps running."""
-        assert isinstance(fault, DiskFillFault)
-        path = Path(record["path"])
+        path = Path(record.path)
         if not path.is_dir():
             raise FaultError(f"disk_fill path {str(path)!r} of service {fault.target!r} is not a directory")
-        fill_dir = Path(record["fill_dir"])
+        fill_dir = Path(record.fill_dir)
         fill_dir.mkdir(mode=0o700)
         stop = threading.Event()
         work = asyncio.ensure_future(
@@ -197,18 +206,17 @@ class DiskFillDriver(FaultDriver):
         except OSError as exc:
             raise FaultError(f"disk_fill of {str(path)!r} failed: {exc}") from exc
         usage = FsUsage.of(path)
-        return {
-            **record,
-            "written": result.written,
-            "files": result.files,
-            "enospc": result.hit_enospc,
-            "capped": result.written >= fault.cap,
-            "avail_after": usage.avail_bytes,
-        }
+        return record.but(
+            written=result.written,
+            files=result.files,
+            enospc=result.hit_enospc,
+            capped=result.written >= fault.cap,
+            avail_after=usage.avail_bytes,
+        )
 
-    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+    async def revert(self, record: DiskFillRecord, ctx: FaultContext) -> None:
         """Remove the fill directory (only a directory chaoslab named); nothing else."""
-        fill_dir = Path(str(record["fill_dir"]))
+        fill_dir = Path(record.fill_dir)
         if not fill_dir.name.startswith(FILL_DIR_PREFIX):
             raise RevertError(f"refusing to remove {str(fill_dir)!r}: not a chaoslab fill directory")
         try:
@@ -218,15 +226,17 @@ class DiskFillDriver(FaultDriver):
         except OSError as exc:
             raise RevertError(f"could not remove the fill directory {str(fill_dir)!r}: {exc}") from exc
 
-    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+    async def check_reverted(self, record: DiskFillRecord, ctx: FaultContext) -> str | None:
         """The fill directory is gone."""
-        fill_dir = Path(str(record["fill_dir"]))
+        fill_dir = Path(record.fill_dir)
         return f"fill directory {str(fill_dir)!r} still exists" if fill_dir.exists() else None
 
-    def detail(self, record: LedgerRecord) -> dict[str, Any]:
+    def detail(self, record: DiskFillRecord) -> dict[str, Any]:
         """Bytes allocated, and whether the cap or ENOSPC stopped the fill."""
-        return {
-            "bytes_written": record.get("written", 0),
-            "capped": record.get("capped", False),
-            "enospc": record.get("enospc", False),
-        }
+        return {"bytes_written": record.written, "capped": record.capped, "enospc": record.enospc}
+
+
+FAMILY: FaultFamily[DiskFillFault, DiskFillRecord] = FaultFamily(
+    name="disk", models=(DiskFillFault,), driver=DiskFillDriver, record=DiskFillRecord
+)
+"""Fill a service's declared path with real blocks."""

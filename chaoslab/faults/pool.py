@@ -8,7 +8,7 @@ also runs ``pg_sleep`` so its backend is busy, not idle. Revert closes them and 
 any backend still carrying the application name — which is how a rollback from another process
 (after ``kill -9``) frees backends stuck in ``pg_sleep``.
 
-Ledger records::
+Ledger records (:class:`PoolRecord`)::
 
     {"kind": "pool_exhaustion", "service": "db", "application_name": "chaoslab-r1-pool",
      "sleep": true, "taken": 17, "planned": 17}
@@ -21,16 +21,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import psutil
 
 from chaoslab.errors import FaultError, RevertError
-from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
 from chaoslab.faults.resolve import run_label, service_spec, with_refs
-from chaoslab.model.faults import FaultBase, HttpConnectionHoldFault, PoolExhaustionFault
+from chaoslab.model.faults import HttpConnectionHoldFault, PoolExhaustionFault
+
+PoolFault = PoolExhaustionFault | HttpConnectionHoldFault
+"""The faults this family applies."""
 
 # PostgreSQL truncates identifiers (application_name included) to NAMEDATALEN − 1 bytes.
 PG_NAME_MAX = 63
@@ -108,6 +111,28 @@ class ResponseHead:
         )
 
 
+class PoolRecord(LedgerRecord):
+    """The connections a pool fault holds: named before any is opened, counted once held.
+
+    ``pool_exhaustion`` fills ``application_name`` (and the PostgreSQL figures); an
+    ``http_connection_hold`` fills ``host``, ``port``, ``path``, ``key`` and ``local_ports``.
+    """
+
+    service: str
+    taken: int = 0
+    application_name: str | None = None
+    sleep: bool = False
+    planned: int | None = None
+    max_connections: int | None = None
+    reserved: int | None = None
+    refused: str | None = None
+    host: str | None = None
+    port: int | None = None
+    path: str | None = None
+    key: str | None = None
+    local_ports: tuple[int, ...] = ()
+
+
 def _dsn(ctx: FaultContext, service: str) -> str:
     spec = service_spec(ctx, service)
     if spec.dsn is None:
@@ -131,38 +156,27 @@ def _http_address(ctx: FaultContext, service: str) -> tuple[str, int, str]:
     raise FaultError(f"service {service!r} has no 'url' or 'address' in the topology to hold connections to")
 
 
-class PoolDriver(FaultDriver):
+class PoolDriver(FaultDriver[PoolFault, PoolRecord]):
     """Exhausts a PostgreSQL server's connection slots, or holds idle HTTP connections."""
 
-    kinds: ClassVar[tuple[str, ...]] = ("pool_exhaustion", "http_connection_hold")
-
-    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+    def prepare(self, fault: PoolFault, ctx: FaultContext, label: str) -> PoolRecord:
         """Name the connections (application name / key) before any is opened."""
         if isinstance(fault, PoolExhaustionFault):
             _dsn(ctx, fault.target)
-            return {
-                "kind": fault.kind,
-                "service": fault.target,
-                "application_name": run_label(ctx, label, PG_NAME_MAX),
-                "sleep": fault.sleep,
-                "planned": None,
-                "taken": 0,
-            }
+            return PoolRecord(
+                kind=fault.kind,
+                service=fault.target,
+                application_name=run_label(ctx, label, PG_NAME_MAX),
+                sleep=fault.sleep,
+            )
         if isinstance(fault, HttpConnectionHoldFault):
             host, port, path = _http_address(ctx, fault.target)
-            return {
-                "kind": fault.kind,
-                "service": fault.target,
-                "host": host,
-                "port": port,
-                "path": path,
-                "key": run_label(ctx, label),
-                "taken": 0,
-                "local_ports": [],
-            }
+            return PoolRecord(
+                kind=fault.kind, service=fault.target, host=host, port=port, path=path, key=run_label(ctx, label)
+            )
         raise FaultError(f"the pool driver cannot apply {type(fault).__name__}")
 
-    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+    async def apply(self, fault: PoolFault, ctx: FaultContext, record: PoolRecord) -> PoolRecord:
         """Open and hold the connections; the record says how many were taken."""
         if isinstance(fault, PoolExhaustionFault):
             return await self._exhaust(fault, ctx, record)
@@ -170,9 +184,9 @@ class PoolDriver(FaultDriver):
             return await self._hold_http(fault, record)
         raise FaultError(f"the pool driver cannot apply {type(fault).__name__}")
 
-    async def _exhaust(self, fault: PoolExhaustionFault, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+    async def _exhaust(self, fault: PoolExhaustionFault, ctx: FaultContext, record: PoolRecord) -> PoolRecord:
         dsn = _dsn(ctx, fault.target)
-        name = str(record["application_name"])
+        name = str(record.application_name)
         held = _HELD_PG.setdefault(name, _HeldPostgres())
         settings = {"application_name": name}
         try:
@@ -191,11 +205,11 @@ class PoolDriver(FaultDriver):
             await first.fetchval("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
         )
         planned = slots_to_take(max_connections, reserved, in_use - 1, fault.leave_free, fault.connections)
-        record = {**record, "planned": planned, "max_connections": max_connections, "reserved": reserved}
+        record = record.but(planned=planned, max_connections=max_connections, reserved=reserved)
         if planned == 0:
             await first.close()
             held.connections.remove(first)
-            return {**record, "taken": 0}
+            return record.but(taken=0)
         refused: str | None = None
         while len(held.connections) < planned:
             try:
@@ -215,11 +229,11 @@ class PoolDriver(FaultDriver):
                     asyncio.get_running_loop().create_task(conn.execute(f"SELECT pg_sleep({sleep_s})"))
                 )
             await asyncio.sleep(0)
-        return {**record, "taken": len(held.connections), "refused": refused}
+        return record.but(taken=len(held.connections), refused=refused)
 
-    async def _hold_http(self, fault: HttpConnectionHoldFault, record: LedgerRecord) -> LedgerRecord:
-        host, port, path = str(record["host"]), int(record["port"]), str(record["path"])
-        held = _HELD_HTTP.setdefault(str(record["key"]), _HeldHttp())
+    async def _hold_http(self, fault: HttpConnectionHoldFault, record: PoolRecord) -> PoolRecord:
+        host, port, path = str(record.host), int(record.port or 0), str(record.path)
+        held = _HELD_HTTP.setdefault(str(record.key), _HeldHttp())
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: keep-alive\r\n\r\n").encode()
 
@@ -255,14 +269,14 @@ class PoolDriver(FaultDriver):
                 f"could not open any keep-alive connection to {host}:{port} "
                 "(nothing listens, or the server closes connections after each response)"
             )
-        return {**record, "taken": len(held.writers), "local_ports": local_ports}
+        return record.but(taken=len(held.writers), local_ports=tuple(local_ports))
 
-    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+    async def revert(self, record: PoolRecord, ctx: FaultContext) -> None:
         """Close what this process holds; for PostgreSQL also terminate leftover backends by name."""
-        if record.get("kind") == "pool_exhaustion":
+        if record.kind == "pool_exhaustion":
             await self._release_pg(record, ctx)
-        elif record.get("kind") == "http_connection_hold":
-            held_http = _HELD_HTTP.pop(str(record.get("key")), None)
+        elif record.kind == "http_connection_hold":
+            held_http = _HELD_HTTP.pop(str(record.key), None)
             if held_http is not None:
                 for writer in held_http.writers:
                     writer.close()
@@ -270,8 +284,8 @@ class PoolDriver(FaultDriver):
                     with contextlib.suppress(OSError):
                         await writer.wait_closed()
 
-    async def _release_pg(self, record: LedgerRecord, ctx: FaultContext) -> None:
-        name = str(record["application_name"])
+    async def _release_pg(self, record: PoolRecord, ctx: FaultContext) -> None:
+        name = str(record.application_name)
         held = _HELD_PG.pop(name, None)
         if held is not None:
             for task in held.sleepers:
@@ -281,7 +295,7 @@ class PoolDriver(FaultDriver):
             for task in held.sleepers:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        dsn = _dsn(ctx, str(record["service"]))
+        dsn = _dsn(ctx, record.service)
         last: Exception | None = None
         # The server may be full of our stray backends: retry while they die of their closed sockets.
         for _ in range(10):
@@ -304,16 +318,16 @@ class PoolDriver(FaultDriver):
             finally:
                 await conn.close()
             return
-        raise RevertError(f"cannot connect to {record['service']!r} to close the held connections: {last}")
+        raise RevertError(f"cannot connect to {record.service!r} to close the held connections: {last}")
 
-    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+    async def check_reverted(self, record: PoolRecord, ctx: FaultContext) -> str | None:
         """No backend with our application name / no connection from our local ports remains."""
-        if record.get("kind") == "pool_exhaustion":
-            name = str(record["application_name"])
+        if record.kind == "pool_exhaustion":
+            name = str(record.application_name)
             try:
-                conn = await _connect(_dsn(ctx, str(record["service"])), {})
+                conn = await _connect(_dsn(ctx, record.service), {})
             except (OSError, TimeoutError) as exc:
-                return f"cannot connect to {record['service']!r} to check: {exc}"
+                return f"cannot connect to {record.service!r} to check: {exc}"
             try:
                 # pg_terminate_backend only signals; the backends leave pg_stat_activity shortly after.
                 for _ in range(50):
@@ -325,10 +339,10 @@ class PoolDriver(FaultDriver):
                     await asyncio.sleep(0.1)
             finally:
                 await conn.close()
-            return f"{left} connection(s) named {name!r} are still open on {record['service']!r}"
-        if record.get("kind") == "http_connection_hold":
-            ports = set(record.get("local_ports", []))
-            target = int(record["port"])
+            return f"{left} connection(s) named {name!r} are still open on {record.service!r}"
+        if record.kind == "http_connection_hold":
+            ports = set(record.local_ports)
+            target = record.port
             left = sum(
                 1
                 for c in psutil.net_connections(kind="tcp")
@@ -338,12 +352,21 @@ class PoolDriver(FaultDriver):
                 and c.raddr.port == target
                 and c.status == psutil.CONN_ESTABLISHED
             )
-            return None if left == 0 else f"{left} held connection(s) to {record['service']!r} are still open"
+            return None if left == 0 else f"{left} held connection(s) to {record.service!r} are still open"
         return None
 
-    def detail(self, record: LedgerRecord) -> dict[str, Any]:
+    def detail(self, record: PoolRecord) -> dict[str, Any]:
         """How many connections were taken (and planned)."""
-        out: dict[str, Any] = {"connections_taken": record.get("taken", 0)}
-        if record.get("planned") is not None:
-            out["connections_planned"] = record["planned"]
+        out: dict[str, Any] = {"connections_taken": record.taken}
+        if record.planned is not None:
+            out["connections_planned"] = record.planned
         return out
+
+
+FAMILY: FaultFamily[PoolFault, PoolRecord] = FaultFamily(
+    name="pool",
+    models=(PoolExhaustionFault, HttpConnectionHoldFault),
+    driver=PoolDriver,
+    record=PoolRecord,
+)
+"""Hold PostgreSQL connections or idle HTTP keep-alive connections."""

@@ -28,14 +28,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
 import docker
 import docker.errors
 import psutil
+from pydantic import BaseModel, ConfigDict
 
 from chaoslab.errors import FaultError, RevertError
-from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
 from chaoslab.faults.container import ContainerDriver, ContainerState
 from chaoslab.model.faults import CpuPressureFault, FaultBase, MemoryPressureFault
 from chaoslab.system.containers import connect
@@ -164,6 +165,40 @@ def demux_text(raw: bytes) -> str:
     return out.decode(errors="replace")
 
 
+PressureFault = CpuPressureFault | MemoryPressureFault
+"""The faults this family applies."""
+
+
+class Burner(BaseModel):
+    """One burner process: its PID and start time on the host, or its exec id (and host PID) in a container."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pid: int | None = None
+    create_time: float | None = None
+    exec_id: str | None = None
+    host_pid: int | None = None
+
+
+class PressureRecord(LedgerRecord):
+    """Where the burners of a pressure fault run, the marker on their command lines, and the burners."""
+
+    target: str
+    label: str
+    marker: str
+    """A random argument on every burner's command line: finds exactly these and no other."""
+    burners: int
+    lifetime_s: float
+    where: Where = Where.HOST
+    processes: tuple[Burner, ...] = ()
+    size_bytes: int | None = None
+    cores: int | None = None
+    container_id: str | None = None
+    container_name: str | None = None
+    python: str | None = None
+    """The Python run inside the container (bind-mounted at the same path)."""
+
+
 @dataclass
 class _Live:
     """What this process holds for running burners: Popen objects and attach sockets (never serialised)."""
@@ -176,10 +211,8 @@ class _Live:
 _LIVE: dict[str, _Live] = {}
 
 
-class PressureDriver(FaultDriver):
+class PressureDriver(FaultDriver[PressureFault, PressureRecord]):
     """cpu_pressure and memory_pressure, on the host or inside a service's container."""
-
-    kinds: ClassVar[tuple[str, ...]] = ("cpu_pressure", "memory_pressure")
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self._client = client
@@ -212,41 +245,37 @@ class PressureDriver(FaultDriver):
 
     # FaultDriver ---------------------------------------------------------------------------
 
-    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+    def prepare(self, fault: PressureFault, ctx: FaultContext, label: str) -> PressureRecord:
         """Decide where the burners run and the marker that names them; nothing is started yet."""
         plan = burner_plan(fault)
         marker = _UNSAFE.sub("-", f"chaoslab-burner-{ctx.run_id}-{label}-{uuid.uuid4().hex[:8]}")
-        record: LedgerRecord = {
-            "family": "pressure",
-            "kind": fault.kind,
-            "target": fault.target,
-            "label": label,
-            "marker": marker,
-            "burners": len(plan),
-            "lifetime_s": burner_lifetime_s(fault.duration),
-            "where": Where.HOST.value,
-            "processes": [],
-        }
-        if isinstance(fault, MemoryPressureFault):
-            record["size_bytes"] = int(fault.size)
-        if isinstance(fault, CpuPressureFault):
-            record["cores"] = fault.cores
+        record = PressureRecord(
+            kind=fault.kind,
+            target=fault.target,
+            label=label,
+            marker=marker,
+            burners=len(plan),
+            lifetime_s=burner_lifetime_s(fault.duration),
+            size_bytes=int(fault.size) if isinstance(fault, MemoryPressureFault) else None,
+            cores=fault.cores if isinstance(fault, CpuPressureFault) else None,
+        )
         if fault.target != "host":
             found = self._container_of(fault.target, ctx)
             if found is not None:
-                record.update(where=Where.CONTAINER.value, container_id=found[0], container_name=found[1])
-                record["python"] = sys.executable
+                record = record.but(
+                    where=Where.CONTAINER, container_id=found[0], container_name=found[1], python=sys.executable
+                )
         return record
 
-    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+    async def apply(self, fault: PressureFault, ctx: FaultContext, record: PressureRecord) -> PressureRecord:
         """Start the burners and wait until each one is burning (memory touched); record them."""
         plan = burner_plan(fault)
-        if isinstance(fault, MemoryPressureFault) and (record["where"] == Where.HOST or _engine_is_local()):
+        if isinstance(fault, MemoryPressureFault) and (record.where == Where.HOST or _engine_is_local()):
             # A container without a memory limit takes from this host's memory just the same.
             check_memory_fits(int(fault.size), psutil.virtual_memory().available)
-        live = _LIVE.setdefault(record["marker"], _Live())
+        live = _LIVE.setdefault(record.marker, _Live())
         try:
-            if record["where"] == Where.HOST:
+            if record.where == Where.HOST:
                 processes = await self._start_on_host(plan, record, live)
             else:
                 processes = await self._start_in_container(plan, record, live)
@@ -254,34 +283,36 @@ class PressureDriver(FaultDriver):
             with contextlib.suppress(Exception):
                 await self.revert(record, ctx)
             raise
-        return {**record, "processes": processes}
+        return record.but(processes=tuple(processes))
 
-    async def _start_on_host(self, plan: list[tuple[str, int]], record: LedgerRecord, live: _Live) -> list[Any]:
+    async def _start_on_host(self, plan: list[tuple[str, int]], record: PressureRecord, live: _Live) -> list[Burner]:
         processes = await asyncio.to_thread(_spawn_host_burners, plan, record, live)
         for popen in live.popens:
             assert popen.stdout is not None
             try:
                 line = await asyncio.wait_for(asyncio.to_thread(popen.stdout.readline), READY_TIMEOUT_S)
             except TimeoutError:
-                raise FaultError(f"a {record['kind']} burner was not ready within {READY_TIMEOUT_S:g}s") from None
+                raise FaultError(f"a {record.kind} burner was not ready within {READY_TIMEOUT_S:g}s") from None
             popen.stdout.close()
             if line.strip() != b"ready":
-                raise FaultError(f"a {record['kind']} burner did not start (exit code {popen.poll()})")
+                raise FaultError(f"a {record.kind} burner did not start (exit code {popen.poll()})")
         return processes
 
-    async def _start_in_container(self, plan: list[tuple[str, int]], record: LedgerRecord, live: _Live) -> list[Any]:
+    async def _start_in_container(
+        self, plan: list[tuple[str, int]], record: PressureRecord, live: _Live
+    ) -> list[Burner]:
         return await asyncio.to_thread(self._exec_burners, plan, record, live)
 
-    def _exec_burners(self, plan: list[tuple[str, int]], record: LedgerRecord, live: _Live) -> list[Any]:
+    def _exec_burners(self, plan: list[tuple[str, int]], record: PressureRecord, live: _Live) -> list[Burner]:
         api = self.client.api
-        processes: list[dict[str, Any]] = []
+        processes: list[Burner] = []
         for mode, amount in plan:
-            argv = burner_argv(record["python"], mode, amount, record["lifetime_s"], -1, record["marker"])
+            argv = burner_argv(str(record.python), mode, amount, record.lifetime_s, -1, record.marker)
             try:
-                exec_id = api.exec_create(record["container_id"], argv, stdin=True, stdout=True, stderr=True)["Id"]
+                exec_id = api.exec_create(record.container_id, argv, stdin=True, stdout=True, stderr=True)["Id"]
                 attached = api.exec_start(exec_id, socket=True)
             except docker.errors.APIError as exc:
-                raise FaultError(f"starting a burner in container {record['container_name']} failed: {exc}") from None
+                raise FaultError(f"starting a burner in container {record.container_name} failed: {exc}") from None
             live.sockets.append(attached)
             raw_socket = _raw_socket(attached)
             raw_socket.settimeout(READY_TIMEOUT_S)
@@ -291,23 +322,23 @@ class PressureDriver(FaultDriver):
                     chunk = raw_socket.recv(4096)
                 except OSError as exc:  # a timeout included
                     raise FaultError(
-                        f"a {record['kind']} burner in container {record['container_name']} did not get ready: {exc}"
+                        f"a {record.kind} burner in container {record.container_name} did not get ready: {exc}"
                     ) from None
                 if not chunk:
                     raise FaultError(
-                        f"a {record['kind']} burner in container {record['container_name']} exited before it was "
+                        f"a {record.kind} burner in container {record.container_name} exited before it was "
                         f"ready: {demux_text(received).strip()[-300:]!r}"
                     )
                 received += chunk
             host_pid = int(api.exec_inspect(exec_id).get("Pid") or 0)
-            processes.append({"exec_id": exec_id, "host_pid": host_pid})
+            processes.append(Burner(exec_id=exec_id, host_pid=host_pid))
         return processes
 
-    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+    async def revert(self, record: PressureRecord, ctx: FaultContext) -> None:
         """Kill exactly the recorded burners (PID + start time, or marker inside the container); idempotent."""
-        live = _LIVE.pop(str(record.get("marker")), None)
+        live = _LIVE.pop(record.marker, None)
         try:
-            if record.get("where") == Where.CONTAINER:
+            if record.where == Where.CONTAINER:
                 await asyncio.to_thread(self._kill_in_container, record)
             else:
                 await asyncio.to_thread(self._kill_on_host, record, live)
@@ -315,16 +346,16 @@ class PressureDriver(FaultDriver):
             if live is not None:
                 await asyncio.to_thread(_release, live)
 
-    def _kill_on_host(self, record: LedgerRecord, live: _Live | None) -> None:
+    def _kill_on_host(self, record: PressureRecord, live: _Live | None) -> None:
         victims: list[psutil.Process] = []
         targets = [
             proc
-            for entry in record.get("processes") or []
-            if (proc := same_process(int(entry["pid"]), float(entry["create_time"]))) is not None
+            for entry in record.processes
+            if entry.pid is not None and (proc := same_process(entry.pid, entry.create_time)) is not None
         ]
         # Burners started by an apply that failed half-way are not in the record yet; the marker is
         # a random token on their command lines, so matching it finds exactly those and no other.
-        targets += _marked_processes(str(record.get("marker") or ""), exclude={p.pid for p in targets})
+        targets += _marked_processes(record.marker, exclude={p.pid for p in targets})
         for proc in targets:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
@@ -343,17 +374,19 @@ class PressureDriver(FaultDriver):
         if alive:
             raise RevertError(f"burner process(es) {[p.pid for p in alive]} survived SIGKILL")
 
-    def _kill_in_container(self, record: LedgerRecord) -> None:
-        if not record.get("container_id"):
+    def _kill_in_container(self, record: PressureRecord) -> None:
+        if not record.container_id:
             return
         count = self._run_killer(record, "kill")
         if count not in (None, 0):
-            raise RevertError(f"{count} burner process(es) still run in container {record.get('container_name')}")
+            raise RevertError(f"{count} burner process(es) still run in container {record.container_name}")
 
-    def _run_killer(self, record: LedgerRecord, mode: str) -> int | None:
+    def _run_killer(self, record: PressureRecord, mode: str) -> int | None:
         """Kill or count the marked processes inside the container; None when it no longer runs."""
+        if not record.container_id:
+            return None
         try:
-            container = self.client.containers.get(record["container_id"])
+            container = self.client.containers.get(record.container_id)
         except docker.errors.NotFound:
             return None
         if container.status != ContainerState.RUNNING:
@@ -361,38 +394,38 @@ class PressureDriver(FaultDriver):
             # until it is unpaused, when their closed stdin makes them exit.
             return None if container.status != ContainerState.PAUSED else -1
         result = container.exec_run(
-            [record.get("python") or sys.executable, "-c", KILLER_CODE, mode],
-            environment={"CHAOSLAB_MARKER": record["marker"]},
+            [record.python or sys.executable, "-c", KILLER_CODE, mode],
+            environment={"CHAOSLAB_MARKER": record.marker},
         )
         output = result.output.decode(errors="replace").strip() if isinstance(result.output, bytes) else ""
         if result.exit_code != 0 or not output.isdigit():
-            raise RevertError(f"could not {mode} burners in container {record.get('container_name')}: {output[-300:]}")
+            raise RevertError(f"could not {mode} burners in container {record.container_name}: {output[-300:]}")
         return int(output)
 
-    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+    async def check_reverted(self, record: PressureRecord, ctx: FaultContext) -> str | None:
         """None when no recorded burner runs any more."""
-        if record.get("where") == Where.CONTAINER:
+        if record.where == Where.CONTAINER:
             count = await asyncio.to_thread(self._run_killer, record, "count")
             if count == -1:
-                return f"container {record.get('container_name')} is paused; its burners cannot be checked"
+                return f"container {record.container_name} is paused; its burners cannot be checked"
             if count:
-                return f"{count} burner process(es) still run in container {record.get('container_name')}"
+                return f"{count} burner process(es) still run in container {record.container_name}"
             return None
         alive = [
-            int(entry["pid"])
-            for entry in record.get("processes") or []
-            if same_process(int(entry["pid"]), float(entry["create_time"])) is not None
+            entry.pid
+            for entry in record.processes
+            if entry.pid is not None and same_process(entry.pid, entry.create_time) is not None
         ]
-        alive += [p.pid for p in _marked_processes(str(record.get("marker") or ""), exclude=set(alive))]
+        alive += [p.pid for p in _marked_processes(record.marker, exclude=set(alive))]
         return f"burner process(es) {alive} still run" if alive else None
 
-    def detail(self, record: LedgerRecord) -> dict[str, Any]:
+    def detail(self, record: PressureRecord) -> dict[str, Any]:
         """Where the burners ran, how many, and how much memory they held."""
-        detail: dict[str, Any] = {"where": record.get("where"), "burners": len(record.get("processes") or [])}
-        if "size_bytes" in record:
-            detail["size_bytes"] = record["size_bytes"]
-        if record.get("container_name"):
-            detail["container"] = record["container_name"]
+        detail: dict[str, Any] = {"where": record.where.value, "burners": len(record.processes)}
+        if record.size_bytes is not None:
+            detail["size_bytes"] = record.size_bytes
+        if record.container_name:
+            detail["container"] = record.container_name
         return detail
 
 
@@ -441,18 +474,27 @@ def _release(live: _Live) -> None:
             attached.close()
 
 
-def _spawn_host_burners(plan: list[tuple[str, int]], record: LedgerRecord, live: _Live) -> list[dict[str, Any]]:
+def _spawn_host_burners(plan: list[tuple[str, int]], record: PressureRecord, live: _Live) -> list[Burner]:
     """Start one burner process per plan entry on this host; their PIDs and start times."""
-    processes: list[dict[str, Any]] = []
+    processes: list[Burner] = []
     for mode, amount in plan:
-        argv = burner_argv(sys.executable, mode, amount, record["lifetime_s"], os.getpid(), record["marker"])
+        argv = burner_argv(sys.executable, mode, amount, record.lifetime_s, os.getpid(), record.marker)
         # A new session: a Ctrl-C meant for chaoslab must not reach the burners before revert does.
         popen = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
         )
         live.popens.append(popen)
-        processes.append({"pid": popen.pid, "create_time": psutil.Process(popen.pid).create_time()})
+        processes.append(Burner(pid=popen.pid, create_time=psutil.Process(popen.pid).create_time()))
     return processes
+
+
+FAMILY: FaultFamily[PressureFault, PressureRecord] = FaultFamily(
+    name="pressure",
+    models=(CpuPressureFault, MemoryPressureFault),
+    driver=PressureDriver,
+    record=PressureRecord,
+)
+"""CPU and memory pressure on the host or inside a service's container."""
 
 
 def _raw_socket(attached: Any) -> socket.socket:

@@ -5,7 +5,7 @@ topology's ``process`` match (a pidfile or an exact command line) — never by a
 match. ``prepare`` records each PID with its start time, so the ledger is complete before a
 single signal is sent and a later rollback never signals a process that reuses a PID.
 
-Ledger record::
+Ledger record (:class:`ProcessRecord`)::
 
     {"kind": "process_freeze", "service": "api", "key": "chaoslab-<run>-<label>",
      "processes": [{"pid": 4242, "create_time": 1763881234.5}], "signal": "SIGSTOP",
@@ -18,15 +18,18 @@ import asyncio
 import contextlib
 import signal
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import psutil
 
 from chaoslab.errors import FaultError, RevertError
-from chaoslab.faults.base import FaultContext, FaultDriver, LedgerRecord
+from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
 from chaoslab.faults.resolve import run_label, service_pids, service_spec
-from chaoslab.model.faults import FaultBase, ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
+from chaoslab.model.faults import ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
 from chaoslab.system.processes import ProcessRef, matched_pids, process_tree
+
+ProcessFault = ProcessKillFault | ProcessFreezeFault | ProcessRestartFault
+"""The faults this family applies."""
 
 # How long a revert of a kill waits for an outside supervisor (systemd, a container runtime)
 # to bring back a service that chaoslab cannot start itself.
@@ -37,8 +40,21 @@ EXTERNAL_RESTART_WAIT_S = 10.0
 _RESTART_TASKS: dict[str, asyncio.Task[None]] = {}
 
 
-def _refs(record: LedgerRecord) -> list[ProcessRef]:
-    return [ProcessRef.from_json(item) for item in record.get("processes", [])]
+class ProcessRecord(LedgerRecord):
+    """The processes of a service a fault signals, named by PID and start time before any signal."""
+
+    service: str
+    key: str
+    """``chaoslab-<run>-<label>``: names this fault's pending restart in this process."""
+    processes: tuple[ProcessRef, ...] = ()
+    signal: str
+    restart_after_s: float | None = None
+    supervised: bool = False
+    """Whether chaoslab's launcher restarts the service when it dies."""
+    launched: bool = False
+    """Whether chaoslab launched the service (a rollback then stops it rather than start it)."""
+    signalled: tuple[int, ...] = ()
+    """PIDs the signal actually reached."""
 
 
 def _send(refs: list[ProcessRef], signum: int) -> list[int]:
@@ -86,15 +102,13 @@ def _running_pids(ctx: FaultContext, service: str) -> list[int]:
     return _alive(matched_pids(service_spec(ctx, service), ctx.refs))
 
 
-class ProcessDriver(FaultDriver):
+class ProcessDriver(FaultDriver[ProcessFault, ProcessRecord]):
     """Kill, freeze or restart the processes of a local service."""
-
-    kinds: ClassVar[tuple[str, ...]] = ("process_kill", "process_freeze", "process_restart")
 
     def __init__(self, external_restart_wait_s: float = EXTERNAL_RESTART_WAIT_S) -> None:
         self.external_restart_wait_s = external_restart_wait_s
 
-    def prepare(self, fault: FaultBase, ctx: FaultContext, label: str) -> LedgerRecord:
+    def prepare(self, fault: ProcessFault, ctx: FaultContext, label: str) -> ProcessRecord:
         """Resolve the service to processes now, so the record names them before any signal."""
         if not isinstance(fault, ProcessKillFault | ProcessFreezeFault | ProcessRestartFault):
             raise FaultError(f"the process driver cannot apply {type(fault).__name__}")
@@ -113,53 +127,52 @@ class ProcessDriver(FaultDriver):
             signal_name, restart_after = fault.signal, fault.restart_after
         else:
             signal_name, restart_after = ("SIGSTOP" if isinstance(fault, ProcessFreezeFault) else "SIGTERM"), None
-        return {
-            "kind": fault.kind,
-            "service": fault.target,
-            "key": run_label(ctx, label),
-            "processes": [ref.to_json() for ref in refs],
-            "signal": signal_name,
-            "restart_after_s": restart_after,
-            "supervised": bool(ctx.services is not None and ctx.services.is_supervised(fault.target)),
-            "launched": ctx.services is not None and service_spec(ctx, fault.target).launch.kind != "external",
-            "signalled": [],
-        }
+        return ProcessRecord(
+            kind=fault.kind,
+            service=fault.target,
+            key=run_label(ctx, label),
+            processes=tuple(refs),
+            signal=signal_name,
+            restart_after_s=restart_after,
+            supervised=bool(ctx.services is not None and ctx.services.is_supervised(fault.target)),
+            launched=ctx.services is not None and service_spec(ctx, fault.target).launch.kind != "external",
+        )
 
-    async def apply(self, fault: FaultBase, ctx: FaultContext, record: LedgerRecord) -> LedgerRecord:
+    async def apply(self, fault: ProcessFault, ctx: FaultContext, record: ProcessRecord) -> ProcessRecord:
         """Send the signal (or restart through the launcher); schedule ``restart_after``."""
-        kind = record["kind"]
-        refs = _refs(record)
+        kind = record.kind
+        refs = list(record.processes)
         if kind == "process_restart":
             if ctx.services is None:
                 raise FaultError(
-                    f"process_restart of {record['service']!r} needs chaoslab's launcher; "
+                    f"process_restart of {record.service!r} needs chaoslab's launcher; "
                     "use process_kill for a service started outside chaoslab"
                 )
-            await ctx.services.restart(record["service"])
-            return {**record, "signalled": [ref.pid for ref in refs]}
-        signum = int(getattr(signal, record["signal"]))
+            await ctx.services.restart(record.service)
+            return record.but(signalled=tuple(ref.pid for ref in refs))
+        signum = int(getattr(signal, record.signal))
         sent = _send(refs, signum)
         if not sent:
-            raise FaultError(f"every recorded process of {record['service']!r} is gone; nothing to signal")
-        record = {**record, "signalled": sent}
+            raise FaultError(f"every recorded process of {record.service!r} is gone; nothing to signal")
+        record = record.but(signalled=tuple(sent))
         if signum == signal.SIGSTOP:
             await _wait_stopped(refs)
-        restart_after = record.get("restart_after_s")
+        restart_after = record.restart_after_s
         if kind == "process_kill" and restart_after is not None and ctx.services is not None:
             services = ctx.services
-            service = record["service"]
+            service = record.service
 
             async def restart_later() -> None:
                 await asyncio.sleep(float(restart_after))
                 await services.ensure_running(service)
 
-            _RESTART_TASKS[record["key"]] = asyncio.get_running_loop().create_task(restart_later())
+            _RESTART_TASKS[record.key] = asyncio.get_running_loop().create_task(restart_later())
         return record
 
-    async def revert(self, record: LedgerRecord, ctx: FaultContext) -> None:
+    async def revert(self, record: ProcessRecord, ctx: FaultContext) -> None:
         """Thaw frozen processes; make sure a killed or restarted service runs again."""
-        kind = record.get("kind")
-        task = _RESTART_TASKS.pop(str(record.get("key")), None)
+        kind = record.kind
+        task = _RESTART_TASKS.pop(record.key, None)
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -167,12 +180,12 @@ class ProcessDriver(FaultDriver):
         elif task is not None and not task.cancelled() and task.exception() is not None:
             # The scheduled restart failed; ensure_running below tries again and reports it.
             pass
-        if kind == "process_freeze" or record.get("signal") in ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
-            _send(_refs(record), signal.SIGCONT)
+        if kind == "process_freeze" or record.signal in ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
+            _send(list(record.processes), signal.SIGCONT)
             if kind == "process_freeze":
                 return
-        service = str(record["service"])
-        if ctx.services is None and record.get("launched"):
+        service = record.service
+        if ctx.services is None and record.launched:
             # A rollback after the run died: the run's own launcher is gone and the rollback stops
             # the services it launched, so there is nothing to start again.
             return
@@ -193,10 +206,10 @@ class ProcessDriver(FaultDriver):
             "start it by hand"
         )
 
-    async def check_reverted(self, record: LedgerRecord, ctx: FaultContext) -> str | None:
+    async def check_reverted(self, record: ProcessRecord, ctx: FaultContext) -> str | None:
         """No recorded process still stopped; after a kill or restart, the service runs."""
         stopped: list[int] = []
-        for ref in _refs(record):
+        for ref in record.processes:
             proc = ref.process()
             if proc is None:
                 continue
@@ -206,16 +219,21 @@ class ProcessDriver(FaultDriver):
             except psutil.NoSuchProcess:
                 continue
         if stopped:
-            return f"process(es) {', '.join(map(str, stopped))} of {record['service']!r} are still stopped"
-        launched_by_dead_run = ctx.services is None and bool(record.get("launched"))
-        if (
-            record.get("kind") != "process_freeze"
-            and not launched_by_dead_run
-            and not _running_pids(ctx, str(record["service"]))
-        ):
-            return f"service {record['service']!r} is not running"
+            return f"process(es) {', '.join(map(str, stopped))} of {record.service!r} are still stopped"
+        launched_by_dead_run = ctx.services is None and record.launched
+        if record.kind != "process_freeze" and not launched_by_dead_run and not _running_pids(ctx, record.service):
+            return f"service {record.service!r} is not running"
         return None
 
-    def detail(self, record: LedgerRecord) -> dict[str, Any]:
+    def detail(self, record: ProcessRecord) -> dict[str, Any]:
         """Which PIDs were signalled, with which signal."""
-        return {"signal": record.get("signal"), "pids": list(record.get("signalled", []))}
+        return {"signal": record.signal, "pids": list(record.signalled)}
+
+
+FAMILY: FaultFamily[ProcessFault, ProcessRecord] = FaultFamily(
+    name="process",
+    models=(ProcessKillFault, ProcessFreezeFault, ProcessRestartFault),
+    driver=ProcessDriver,
+    record=ProcessRecord,
+)
+"""Kill, freeze and restart a local service's processes."""

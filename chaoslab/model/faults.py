@@ -31,7 +31,6 @@ class FaultBase(BaseModel):
 
     model_config = FROZEN
     target_kind: ClassVar[TargetKind] = "service"
-    family: ClassVar[str] = "other"
 
     if TYPE_CHECKING:
         kind: str  # every concrete fault narrows this to a Literal (the discriminator)
@@ -56,7 +55,6 @@ class ToxicBase(FaultBase):
     """A Toxiproxy toxic on a link."""
 
     target_kind: ClassVar[TargetKind] = "link"
-    family: ClassVar[str] = "toxiproxy"
     toxic_type: ClassVar[str] = "noop"
 
     stream: Stream = "downstream"
@@ -175,7 +173,6 @@ class LinkDownFault(FaultBase):
 
     kind: Literal["link_down"]
     target_kind: ClassVar[TargetKind] = "link"
-    family: ClassVar[str] = "toxiproxy"
 
     def undo(self) -> str:
         """Re-enable the proxy."""
@@ -216,7 +213,6 @@ class ProcessKillFault(_SignalledFault):
     """Send ``signal`` to a local service's processes; restart after ``restart_after`` if given."""
 
     kind: Literal["process_kill"]
-    family: ClassVar[str] = "process"
 
     def undo(self) -> str:
         """Make sure the service runs again."""
@@ -227,7 +223,6 @@ class ProcessFreezeFault(FaultBase):
     """Freeze a local service with SIGSTOP; SIGCONT on revert."""
 
     kind: Literal["process_freeze"]
-    family: ClassVar[str] = "process"
 
     def undo(self) -> str:
         """Thaw it."""
@@ -238,7 +233,6 @@ class ProcessRestartFault(FaultBase):
     """Restart a local service (SIGTERM, then start it again)."""
 
     kind: Literal["process_restart"]
-    family: ClassVar[str] = "process"
 
     def undo(self) -> str:
         """Make sure it runs."""
@@ -249,7 +243,6 @@ class ContainerKillFault(_SignalledFault):
     """Kill a service's container with ``signal`` (the restart policy decides what follows)."""
 
     kind: Literal["container_kill"]
-    family: ClassVar[str] = "container"
 
     def undo(self) -> str:
         """Start the container if it is not running."""
@@ -260,7 +253,6 @@ class ContainerStopFault(FaultBase):
     """Stop a service's container; start it on revert."""
 
     kind: Literal["container_stop"]
-    family: ClassVar[str] = "container"
 
     def undo(self) -> str:
         """Start it."""
@@ -271,7 +263,6 @@ class ContainerPauseFault(FaultBase):
     """Pause (freeze) a service's container; unpause on revert."""
 
     kind: Literal["container_pause"]
-    family: ClassVar[str] = "container"
 
     def undo(self) -> str:
         """Unpause it."""
@@ -282,7 +273,6 @@ class ContainerRestartFault(FaultBase):
     """Restart a service's container."""
 
     kind: Literal["container_restart"]
-    family: ClassVar[str] = "container"
 
     def undo(self) -> str:
         """Make sure it runs."""
@@ -293,7 +283,6 @@ class PoolExhaustionFault(FaultBase):
     """Hold PostgreSQL connections up to ``max_connections`` (or ``connections``)."""
 
     kind: Literal["pool_exhaustion"]
-    family: ClassVar[str] = "pool"
     connections: int | None = Field(default=None, gt=0)
     leave_free: int = Field(default=0, ge=0)
     sleep: bool = False
@@ -307,7 +296,6 @@ class HttpConnectionHoldFault(FaultBase):
     """Hold ``connections`` idle keep-alive HTTP connections to a service."""
 
     kind: Literal["http_connection_hold"]
-    family: ClassVar[str] = "pool"
     connections: int = Field(gt=0, le=10_000)
 
     def undo(self) -> str:
@@ -319,7 +307,6 @@ class DiskFillFault(FaultBase):
     """Fill the filesystem of a service's path until ``until_used`` or ``until_free``, never past ``cap``."""
 
     kind: Literal["disk_fill"]
-    family: ClassVar[str] = "disk"
     path: str = "data"
     until_used: Percent | None = None
     until_free: Size | None = None
@@ -346,7 +333,6 @@ class CpuPressureFault(FaultBase):
 
     kind: Literal["cpu_pressure"]
     target_kind: ClassVar[TargetKind] = "host_or_service"
-    family: ClassVar[str] = "pressure"
     cores: int = Field(default=1, gt=0, le=256)
 
     def undo(self) -> str:
@@ -359,7 +345,6 @@ class MemoryPressureFault(FaultBase):
 
     kind: Literal["memory_pressure"]
     target_kind: ClassVar[TargetKind] = "host_or_service"
-    family: ClassVar[str] = "pressure"
     size: Size
     cap: Size = 8 * 1024**3
 
@@ -399,9 +384,24 @@ FaultSpec = Annotated[
 ]
 """Any fault, chosen by its ``kind``."""
 
-FAULT_MODELS: dict[str, type[FaultBase]] = {
-    model.model_fields["kind"].annotation.__args__[0]: model for model in typing.get_args(typing.get_args(FaultSpec)[0])
-}
+
+def kind_of(model: type[FaultBase]) -> str:
+    """The kind a fault model stands for: the value of its ``kind: Literal[...]`` field."""
+    field = model.model_fields.get("kind")
+    args = typing.get_args(field.annotation) if field is not None else ()
+    if len(args) != 1 or not isinstance(args[0], str):
+        raise TypeError(f"{model.__name__} must declare its kind as `kind: Literal['name']`")
+    return args[0]
+
+
+BUILTIN_FAULT_MODELS: tuple[type[FaultBase], ...] = typing.get_args(typing.get_args(FaultSpec)[0])
+"""The fault models chaoslab ships, known to the model layer so that journals read back offline.
+
+Which driver applies each kind, and its ledger record type, is the fault registry's
+(:mod:`chaoslab.faults.registry`), built from the family modules' declarations.
+"""
+
+FAULT_MODELS: dict[str, type[FaultBase]] = {kind_of(model): model for model in BUILTIN_FAULT_MODELS}
 """Fault kind name → its model."""
 
 FAULT_KINDS: tuple[str, ...] = tuple(sorted(FAULT_MODELS))

@@ -2,18 +2,22 @@
 
 launch → warm-up → baseline → fault on → fault off → recovery watch → stop → analyse → report.
 
-Load, probes and fault actions share one monotonic clock (:class:`~chaoslab.clock.RunClock`,
-t0 = start of the warm-up). Every fault is written to the ledger before it is applied and
-reverted on every way out: success, verdict failure, exceptions, abort conditions, SIGINT,
-SIGTERM and cancellation; a second Ctrl-C while reverting does not skip the revert. What a
-``kill -9`` leaves behind, ``chaoslab rollback`` reverts from the ledger.
+:class:`Run` is built from its collaborators (the clock, the fault drivers, the system, the
+load, the probes, the observers), passed in by keyword; :func:`run_experiment` and
+:func:`run_experiment_sync` wire the real ones. What is due when is decided by the pure
+:class:`~chaoslab.run.scheduler.Scheduler`; the loop here only acts. Load, probes and fault
+actions share one monotonic clock (t0 = start of the warm-up).
+
+Every fault is written to the ledger before it is applied and reverted on every way out —
+success, verdict failure, exceptions, abort conditions, SIGINT, SIGTERM and cancellation — by the
+fault stack (:mod:`chaoslab.run.injection`); a second Ctrl-C while reverting does not skip the
+revert. What a ``kill -9`` leaves behind, ``chaoslab rollback`` reverts from the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import secrets
@@ -21,44 +25,85 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import psutil
+from typing import Any, Protocol
 
 from chaoslab.analysis import Analysis, Verdict, analyse, unjudged
-from chaoslab.clock import RunClock
-from chaoslab.errors import AbortError, ChaoslabError, FaultError, HarnessError
-from chaoslab.faults import FaultContext, FaultDriver, LedgerRecord, driver_for
-from chaoslab.files import write_atomic
+from chaoslab.clock import Clock, MonotonicClock, RunClock
+from chaoslab.errors import AbortError, ChaoslabError, HarnessError
+from chaoslab.faults.base import FaultContext
+from chaoslab.faults.registry import FaultRegistry, builtin_registry
 from chaoslab.journal import Host, Journal, write_journal
-from chaoslab.load.generator import LoadGenerator
-from chaoslab.load.locust.runner import LocustLoadGenerator
 from chaoslab.load.profiles import profile_from_spec
 from chaoslab.load.recorder import Recorder
 from chaoslab.log import get_logger
-from chaoslab.model.experiment import HostDiskAbort
+from chaoslab.model.experiment import ExperimentSpec, HostDiskAbort
 from chaoslab.model.loading import Experiment, runtime_refs
-from chaoslab.plan import Plan, PlannedFault, build_plan
-from chaoslab.report import write_reports
+from chaoslab.plan import Plan, PlannedPhase, build_plan
 from chaoslab.report.live_state import FaultState, LiveState
 from chaoslab.report.live_view import LiveView
 from chaoslab.run.abort import AbortMonitor
-from chaoslab.run.ledger import Ledger
-from chaoslab.run.notes import active_run_file, read_notes, state_dir
+from chaoslab.run.injection import FaultStack, fault_records, finish_despite_cancellation
+from chaoslab.run.ledger import Ledger, ToxiproxyEntry
+from chaoslab.run.notes import NotesFile, state_dir
+from chaoslab.run.observers import ActiveRunMarker, Observers, ReportWriter, RunInfo, RunObserver, StateCallback
+from chaoslab.run.parts import (
+    LoadFactory,
+    LoadSource,
+    MeasureScope,
+    NoteSource,
+    ProbeFactory,
+    ProbeSource,
+    ResourceFactory,
+    ResourceSource,
+    RunScope,
+    SystemFactory,
+    SystemUnderTest,
+)
 from chaoslab.run.safety import check_network_safety
-from chaoslab.system.launcher import Launcher
-from chaoslab.system.probes import ProbeRunner
-from chaoslab.system.resources import ResourceSampler
-from chaoslab.timeline import Event, FaultRecord, PhaseSpan, Signal, Timeline
+from chaoslab.run.scheduler import (
+    TICK_S,
+    Action,
+    ApplyFault,
+    BeginPhase,
+    CheckAbortRules,
+    CheckRecovery,
+    EndPhase,
+    Publish,
+    ReadNotes,
+    RevertFault,
+    Scheduler,
+    Watch,
+)
+from chaoslab.run.wiring import (
+    experiment_load,
+    host_disk_used,
+    launched_system,
+    topology_probes,
+    topology_resources,
+)
+from chaoslab.timeline import Event, PhaseSpan, Signal, Timeline
 
 log = get_logger("engine")
 
-TICK_S = 0.1
-"""How often the engine checks due faults, abort rules and notes."""
+
+class Analyser(Protocol):
+    """Judges a timeline against its experiment (:func:`chaoslab.analysis.analyse`)."""
+
+    def __call__(
+        self,
+        timeline: Timeline,
+        spec: ExperimentSpec,
+        *,
+        aborted: str | None = None,
+        revert_failed: bool = False,
+        error: str | None = None,
+    ) -> Analysis:
+        """The analysis."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -66,15 +111,23 @@ class RunOptions:
     """Where results go and how the run is shown."""
 
     journal_path: Path | None = None
+    """Where the journal is written (default ``<report_dir>/journal.json``)."""
     report_dir: Path | None = None
+    """Where the HTML report goes (default ``chaoslab-reports/<experiment>-<run id>``)."""
     junit_path: Path | None = None
     summary_md_path: Path | None = None
     html: bool = True
     live: bool = False
+    """Draw the live view on the terminal (unless ``on_state`` is given)."""
     abort: asyncio.Event | None = None
+    """Set by a game-day leader to abort the run (faults come off, exit 3)."""
     on_state: Callable[[LiveState], None] | None = None
+    """Called with every live snapshot (the game day's live view, a test)."""
     state_dir: Path | None = None
+    """Where the ledger and the active-run marker live (default ``$CHAOSLAB_STATE_DIR`` or ``./.chaoslab``)."""
     seed: int | None = None
+    observers: tuple[RunObserver, ...] = ()
+    """More lifecycle observers (:mod:`chaoslab.run.observers`)."""
 
 
 @dataclass(frozen=True)
@@ -96,245 +149,310 @@ class RunResult:
         return self.journal.exit_code
 
 
-@dataclass
-class _AppliedFault:
-    planned: PlannedFault
-    driver: FaultDriver
-    record: LedgerRecord
-    injected_at_s: float | None = None
-    reverted_at_s: float | None = None
-    revert_ok: bool | None = None
-    error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
 def new_run_id() -> str:
     """A sortable, unique run id: ``20261123T071500-ab12cd``."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-class _Run:
-    """One execution of a plan. Not reusable."""
+class Run:
+    """One execution of a plan, from its collaborators to a journal. Not reusable.
 
-    def __init__(self, experiment: Experiment, options: RunOptions) -> None:
-        self.experiment = experiment
-        self.spec = experiment.spec
-        self.options = options
-        self.plan: Plan = build_plan(experiment)
-        self.run_id = new_run_id()
-        self.base = options.state_dir or state_dir()
-        self.run_dir = Path(tempfile.mkdtemp(prefix=f"chaoslab-{self.run_id}-"))
-        # services may run as another user (PostgreSQL as `postgres`): they must reach their dirs
-        self.run_dir.chmod(0o711)
-        self.refs = runtime_refs(experiment.topology, {"run_dir": str(self.run_dir), "state_dir": str(self.base)})
+    Every collaborator is a keyword argument, so that a test drives a whole run with a fake clock,
+    a fake fault driver and a fake system (:mod:`chaoslab.testing`); :func:`run_experiment` wires
+    the real ones. The faults, the verdict and the journal are the same either way.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        run_id: str,
+        ledger: Ledger,
+        clock: Clock,
+        drivers: FaultRegistry,
+        system: SystemFactory,
+        load: LoadFactory,
+        probes: ProbeFactory,
+        resources: ResourceFactory | None = None,
+        observers: Sequence[RunObserver] = (),
+        notes: NoteSource | None = None,
+        abort: asyncio.Event | None = None,
+        run_dir: Path,
+        refs: dict[str, str] | None = None,
+        journal_path: Path | None = None,
+        seed: int | None = None,
+        analyser: Analyser = analyse,
+        disk_used: Callable[[str], float] = host_disk_used,
+        wall_clock: Callable[[], float] = time.time,
+        tick_s: float = TICK_S,
+    ) -> None:
+        self.plan = plan
+        """What will happen, in order (:func:`chaoslab.plan.build_plan`)."""
+        self.spec = plan.experiment.spec
+        self.run_id = run_id
+        self.ledger = ledger
+        """The run's ledger, its header already written; closed (and removed unless a revert failed) at the end."""
+        self.clock = clock
+        """The base clock; the run clock (t0 = start of the warm-up) is made on it."""
+        self.drivers = drivers
+        """Fault kind → model, driver and record type (:func:`chaoslab.faults.registry.builtin_registry`)."""
+        self.system_factory = system
+        """Makes the system under test (:class:`~chaoslab.run.parts.SystemUnderTest`) from the run's scope."""
+        self.load_factory = load
+        """Makes the load when the timed phases start."""
+        self.probe_factory = probes
+        """Makes the health probes when the timed phases start."""
+        self.resource_factory = resources
+        """Makes the resource sampler when the timed phases start (None: no resource samples)."""
+        self.observers = Observers(observers)
+        """Lifecycle observers, fanned out; one that raises is logged and skipped."""
+        self.notes = notes
+        """Observers' notes read into the timeline (a game day's notes file)."""
+        self.abort = abort
+        """Set by a game-day leader to abort the run."""
+        self.run_dir = run_dir
+        """A private directory for the run's files."""
+        self.refs: dict[str, str] = dict(refs or {})
+        """The run's ``${…}`` references; ``toxiproxy`` is added once Toxiproxy is up."""
+        self.journal_path = journal_path
+        """Where the journal is written (None: not written)."""
+        self.seed = seed
+        self.analyser = analyser
+        self.disk_used = disk_used
+        """The used share of a filesystem (for ``host_disk`` abort rules)."""
+        self.wall_clock = wall_clock
+        """Wall-clock time, read once for t0 and for notes."""
+        self.tick_s = tick_s
+        # what the run has seen so far
         self.events: list[Event] = []
         self.phases: list[PhaseSpan] = []
-        self.applied: dict[str, _AppliedFault] = {}
+        self.phase: PlannedPhase | None = None
         self.abort_reason: str | None = None
         self.error: str | None = None
-        self.revert_errors: list[str] = []
-        self.clock: RunClock | None = None
-        self.ledger: Ledger | None = None
-        self.launcher: Launcher | None = None
+        self.system: SystemUnderTest | None = None
+        self.faults: FaultStack | None = None
+        self.run_clock: RunClock | None = None
         self.recorder: Recorder | None = None
-        self.load: LoadGenerator | LocustLoadGenerator | None = None
-        self.probes: ProbeRunner | None = None
-        self.sampler: ResourceSampler | None = None
-        self.phase_name = "launch"
-        self.reverting = False
-        self.notes_path: Path | None = None
-        self._notes_offset = 0
-        self._timed_task: asyncio.Task[None] | None = None
-        self.ended_early_at: float | None = None
+        self.load: LoadSource | None = None
+        self.probes: ProbeSource | None = None
+        self.resources: ResourceSource | None = None
         self.t0_wall: float | None = None
         self.timed_end_s: float | None = None
+        self._phase_started_s = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._interrupted = False
 
     # ------------------------------------------------------------------ helpers
 
     def now(self) -> float:
-        """Run time in seconds (negative before the warm-up starts)."""
-        return self.clock.elapsed() if self.clock is not None else 0.0
+        """Run time in seconds (0 before the warm-up starts)."""
+        return self.run_clock.elapsed() if self.run_clock is not None else 0.0
 
     def event(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-        """Record an event on the run clock."""
-        self.events.append(Event(self.now(), kind, message, data or {}))
+        """Record an event on the run clock and tell the observers."""
+        event = Event(self.now(), kind, message, data or {})
+        self.events.append(event)
         log.info(kind, message=message)
+        self.observers.on_event(event)
 
     def fault_context(self) -> FaultContext:
         """What fault drivers need."""
         return FaultContext(
-            topology=self.experiment.topology,
+            topology=self.plan.experiment.topology,
             run_id=self.run_id,
-            toxiproxy_url=self.launcher.toxiproxy_url if self.launcher else None,
-            services=self.launcher,
+            toxiproxy_url=self.refs.get("toxiproxy"),
+            services=self.system.services if self.system is not None else None,
             refs=self.refs,
             run_dir=str(self.run_dir),
         )
 
+    @property
+    def revert_errors(self) -> list[str]:
+        """Faults that may still be on: every revert that failed or was not seen to succeed."""
+        return list(self.faults.revert_errors) if self.faults is not None else []
+
+    def interrupt(self, reason: str) -> bool:
+        """Stop the run early (a signal): the faults come off and the verdict is aborted.
+
+        Returns False, and does nothing, once faults are being reverted: nothing may cut that short.
+        """
+        reverting = self.faults is not None and self.faults.unwinding
+        if self._task is None or self._task.done() or reverting or self._interrupted:
+            return False
+        self._interrupted = True
+        self.abort_reason = reason
+        self._task.cancel()
+        return True
+
     # ------------------------------------------------------------------ the run
 
-    async def execute(self) -> RunResult:
-        """Run everything and always clean up; returns the result with its exit code."""
+    async def execute(self) -> Journal:
+        """Run everything and always clean up; returns the journal (written, if a path was given)."""
         started_at = _iso_now()
-        self.ledger = Ledger.create(
-            self.run_id,
-            {
-                "experiment": self.spec.name,
-                "topology": self.experiment.topology.model_dump(mode="json", by_alias=True),
-                "run_dir": str(self.run_dir),
-                "refs": self.refs,
-            },
-            base=self.base,
+        self.observers.on_start(
+            RunInfo(
+                run_id=self.run_id,
+                experiment=self.spec.name,
+                plan=self.plan,
+                notes_path=self.notes.path if self.notes is not None else None,
+            )
         )
-        self.notes_path = self.ledger.path.parent / "notes.jsonl"
-        self._announce()
         cancelled_from_outside = False
+        self._task = asyncio.create_task(self._launch_and_run(), name="chaoslab-run")
         try:
-            self._timed_task = asyncio.create_task(self._launch_and_run(), name="chaoslab-run")
-            try:
-                await self._timed_task
-            except asyncio.CancelledError:
-                if self.abort_reason is None:
-                    self.abort_reason = "cancelled"
-                current = asyncio.current_task()
-                # cancelled ourselves (not just the inner task by a signal): finish, then re-raise
-                cancelled_from_outside = current is not None and current.cancelling() > 0
-            except AbortError as exc:
-                self.abort_reason = str(exc)
-            except ChaoslabError as exc:
-                self.error = exc.one_line()
-            except Exception as exc:
-                self.error = f"{type(exc).__name__}: {exc}"
-                log.exception("harness failure")
-        finally:
-            await asyncio.shield(self._cleanup())
-        result = self._finish(started_at)
+            await self._task
+        except asyncio.CancelledError:
+            if self.abort_reason is None:
+                self.abort_reason = "cancelled"
+            current = asyncio.current_task()
+            # cancelled ourselves (not just the inner task by a signal): finish, then re-raise
+            cancelled_from_outside = current is not None and current.cancelling() > 0
+        except AbortError as exc:
+            self.abort_reason = str(exc)
+        except ChaoslabError as exc:
+            self.error = exc.one_line()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("harness failure")
+        self.observers.on_stopped()
+        journal = self._finish(started_at)
         if cancelled_from_outside:
             raise asyncio.CancelledError()
-        return result
+        return journal
 
     async def _launch_and_run(self) -> None:
-        assert self.ledger is not None
-        self.launcher = Launcher(
-            self.experiment.topology,
-            run_id=self.run_id,
-            run_dir=self.run_dir,
-            refs=self.refs,
-            ledger=self.ledger,
-            on_event=self.event,
-        )
-        url = await self.launcher.start_toxiproxy()
-        self.ledger.append({"type": "toxiproxy", "url": url})
-        self.refs["toxiproxy"] = url
-        await self.launcher.create_links()
-        await self.launcher.start_services()
-        await self._timed_phases()
+        scope = RunScope(self.run_id, self.run_dir, dict(self.refs), self.ledger, self.event)
+        system = self.system = self.system_factory(scope)
+        try:
+            url = await system.start_proxy()
+            if url is not None:
+                self.ledger.append(ToxiproxyEntry(url=url))
+                self.refs["toxiproxy"] = url
+            await system.start_services()
+            await self._timed_phases(system)
+        finally:
+            # every fault is off by now (the fault stack saw to it); the system stops even if cancelled again
+            await finish_despite_cancellation(self._stop(system))
 
-    async def _timed_phases(self) -> None:
-        assert self.launcher is not None
-        self.clock = RunClock()
-        self.t0_wall = time.time()
-        window_s = self.spec.steady_state.window
-        self.recorder = Recorder(window_s, self.clock)
-        seed = self.options.seed or self.spec.load.seed
-        if self.spec.load.engine == "locust":
-            # a Locust swarm in its own processes (Locust itself is imported there, not here)
-            self.load = LocustLoadGenerator(
-                self.spec.load,
-                self.refs,
-                self.recorder,
-                self.clock,
-                seed=seed,
-                ledger=self.ledger,
-                base_dir=self.experiment.path.parent if self.experiment.path is not None else None,
-                experiment=self.spec.name,
-            )
-        else:
-            self.load = LoadGenerator(self.spec.load, self.refs, self.recorder, self.clock, seed=seed)
-        self.probes = ProbeRunner(self.experiment.topology, self.recorder, self.clock, services=self.launcher)
-        topology = self.experiment.topology
-        self.sampler = ResourceSampler(
-            self.clock,
-            pids_of=self.launcher.pids,
-            services=list(topology.services),
-            containers={n: s.container for n, s in topology.services.items() if s.container is not None},
-        )
+    async def _stop(self, system: SystemUnderTest) -> None:
+        try:
+            problems = await system.stop()
+        except Exception as exc:
+            problems = [f"stopping the system failed: {exc!r}"]
+        for problem in problems:
+            self.event("cleanup", problem)
+
+    async def _timed_phases(self, system: SystemUnderTest) -> None:
+        clock = self.run_clock = RunClock(self.clock)
+        self.t0_wall = self.wall_clock()
+        recorder = self.recorder = Recorder(self.spec.steady_state.window, clock)
+        scope = MeasureScope(clock, recorder, self.refs, system, self.ledger, self.seed)
+        self.load = self.load_factory(scope)
+        self.probes = self.probe_factory(scope)
+        self.resources = self.resource_factory(scope) if self.resource_factory is not None else None
         end_s = self.plan.max_duration_s
         tasks = [
             asyncio.create_task(self.load.run(0.0, end_s), name="load"),
             asyncio.create_task(self.probes.run(end_s), name="probes"),
-            asyncio.create_task(self.sampler.run(end_s), name="resources"),
         ]
+        if self.resources is not None:
+            tasks.append(asyncio.create_task(self.resources.run(end_s), name="resources"))
+        stack = FaultStack(
+            drivers=self.drivers,
+            ledger=self.ledger,
+            context=self.fault_context,
+            now=self.now,
+            on_event=lambda kind, message, data: self.event(kind, message, data),
+        )
         try:
-            await self._drive_phases(tasks)
+            # faults come off as the stack is left, before the measurements stop: the recovery is observed
+            async with stack as faults:
+                self.faults = faults
+                try:
+                    await self._drive(tasks)
+                finally:
+                    self.timed_end_s = self.now()
         finally:
-            self.timed_end_s = self.now()
-            # faults come off before the measurements stop, so the recovery is still observed
-            await asyncio.shield(self._revert_all())
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def _drive_phases(self, tasks: list[asyncio.Task[None]]) -> None:
-        assert self.clock is not None and self.recorder is not None and self.probes is not None
-        recorder, probes = self.recorder, self.probes
+    async def _drive(self, tasks: list[asyncio.Task[None]]) -> None:
+        """The loop: ask the scheduler what is due, do it, sleep until the next look."""
+        assert self.run_clock is not None
+        scheduler = Scheduler(self.plan, tick_s=self.tick_s, recovery_check_every_s=self.spec.steady_state.window)
         monitor = AbortMonitor(self.spec.abort)
-        disk_paths = sorted({r.path for r in self.spec.abort if isinstance(r, HostDiskAbort)})
-        pending = list(self.plan.faults)
-        last_live = -1.0
-        next_recovery_check = 0.0
-        for phase in self.plan.phases:
-            self.phase_name = phase.name
-            start = self.now()
-            self.event("phase", f"{phase.name} started", {"phase": phase.name})
-            end = phase.end_s
-            try:
-                while True:
-                    now = self.now()
-                    if now >= end:
-                        break
-                    for planned in [p for p in pending if p.apply_at_s <= now]:
-                        pending.remove(planned)
-                        await self._apply(planned)
-                    for applied in list(self.applied.values()):
-                        if applied.reverted_at_s is None and applied.planned.revert_at_s <= now:
-                            await self._revert(applied)
-                    for task in tasks:
-                        if task.done() and not task.cancelled() and task.exception() is not None:
-                            raise HarnessError(f"{task.get_name()} failed: {task.exception()!r}")
-                    if self.options.abort is not None and self.options.abort.is_set():
-                        self._read_notes()
-                        self.event("abort", "aborted by the game-day leader")
-                        raise AbortError("aborted by the game-day leader")
-                    if phase.name != "warmup":
-                        reason = monitor.observe(
-                            now,
-                            error_rates={k: w.error_rate for k, w in recorder.latest(now).items()},
-                            health={s: probes.healthy(s) for s in self.experiment.topology.services},
-                            disk_used={p: _disk_used(p) for p in disk_paths},
-                        )
-                        if reason is not None:
-                            self._read_notes()
-                            self.event("abort", reason)
-                            raise AbortError(f"abort condition: {reason}")
-                    self._read_notes()
-                    if now - last_live >= 0.5:
-                        last_live = now
-                        self._publish_live(phase.name, end - now)
-                    if phase.name == "recovery" and now >= next_recovery_check:
-                        next_recovery_check = now + self.spec.steady_state.window
-                        if self._recovered(now):
-                            self.ended_early_at = now
-                            self.event("recovered", "recovery established; ending the watch early")
-                            break
-                    await self.clock.sleep_until_offset(min(end, now + TICK_S))
-            finally:
+        progress = scheduler.start()
+        try:
+            while True:
+                now = self.now()
+                step = scheduler.step(progress, now)
+                progress = step.progress
+                for action in step.actions:
+                    if await self._act(action, now, tasks, monitor):
+                        progress = scheduler.recovered(progress, now)
+                if step.sleep_until_s is None:
+                    return
+                if progress.recovered_at_s is None:
+                    await self.run_clock.sleep_until_offset(step.sleep_until_s)
+        finally:
+            if self.phase is not None:
                 # an aborted or interrupted phase still appears, ending where it stopped
-                self.phases.append(PhaseSpan(phase.name, max(start, phase.start_s), self.now()))
-            if self.ended_early_at is not None:
-                break
+                self._end_phase(self.phase)
+
+    async def _act(self, action: Action, now: float, tasks: list[asyncio.Task[None]], monitor: AbortMonitor) -> bool:
+        """Do one action; True when it found the recovery established."""
+        assert self.faults is not None
+        if isinstance(action, BeginPhase):
+            self.phase, self._phase_started_s = action.phase, self.now()
+            self.event("phase", f"{action.phase.name} started", {"phase": action.phase.name})
+        elif isinstance(action, EndPhase):
+            self._end_phase(action.phase)
+        elif isinstance(action, ApplyFault):
+            await self.faults.apply(action.fault)
+        elif isinstance(action, RevertFault):
+            await self.faults.revert(action.fault.label)
+        elif isinstance(action, Watch):
+            self._watch(tasks)
+        elif isinstance(action, CheckAbortRules):
+            self._check_abort_rules(now, monitor)
+        elif isinstance(action, ReadNotes):
+            self._read_notes()
+        elif isinstance(action, Publish):
+            self._publish(action.phase.name, action.left_s)
+        elif isinstance(action, CheckRecovery) and self._recovered(now):
+            self.event("recovered", "recovery established; ending the watch early")
+            return True
+        return False
+
+    def _end_phase(self, phase: PlannedPhase) -> None:
+        self.phases.append(PhaseSpan(phase.name, max(self._phase_started_s, phase.start_s), self.now()))
+        self.phase = None
+
+    def _watch(self, tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise HarnessError(f"{task.get_name()} failed: {task.exception()!r}")
+        if self.abort is not None and self.abort.is_set():
+            self._read_notes()
+            self.event("abort", "aborted by the game-day leader")
+            raise AbortError("aborted by the game-day leader")
+
+    def _check_abort_rules(self, now: float, monitor: AbortMonitor) -> None:
+        assert self.recorder is not None and self.probes is not None
+        disk_paths = sorted({r.path for r in self.spec.abort if isinstance(r, HostDiskAbort)})
+        reason = monitor.observe(
+            now,
+            error_rates={k: w.error_rate for k, w in self.recorder.latest(now).items()},
+            health={s: self.probes.healthy(s) for s in self.plan.experiment.topology.services},
+            disk_used={p: self.disk_used(p) for p in disk_paths},
+        )
+        if reason is not None:
+            self._read_notes()
+            self.event("abort", reason)
+            raise AbortError(f"abort condition: {reason}")
 
     def _recovered(self, now: float) -> bool:
         """Whether the analysis of what is measured so far already shows a complete recovery."""
@@ -345,116 +463,27 @@ class _Run:
             return False
         return bool(analysis.recovered)
 
-    # ------------------------------------------------------------------ faults
-
-    async def _apply(self, planned: PlannedFault) -> None:
-        assert self.ledger is not None
-        fault = planned.fault
-        family = type(fault).family
-        driver = driver_for(family)
-        ctx = self.fault_context()
-        record = driver.prepare(fault, ctx, planned.label)
-        applied = _AppliedFault(planned=planned, driver=driver, record=record)
-        self.applied[planned.label] = applied
-        base_entry = {
-            "type": "fault",
-            "label": planned.label,
-            "family": family,
-            "kind": fault.kind,
-            "target": fault.target,
-        }
-        self.ledger.append({**base_entry, "state": "intent", "record": record})
-        applied.injected_at_s = self.now()
-        try:
-            applied.record = await driver.apply(fault, ctx, record)
-        except Exception as exc:
-            applied.error = f"apply failed: {exc}"
-            self.event("fault", f"applying {planned.label} failed: {exc}", {"label": planned.label})
-            await self._revert(applied)
-            raise FaultError(f"could not apply {fault.describe()}: {exc}") from exc
-        self.ledger.append({**base_entry, "state": "applied", "record": applied.record})
-        self.event("fault", f"applied {planned.label}: {fault.describe()}", {"label": planned.label, "action": "apply"})
-
-    async def _revert(self, applied: _AppliedFault) -> None:
-        assert self.ledger is not None
-        if applied.reverted_at_s is not None:
-            return
-        label = applied.planned.label
-        ctx = self.fault_context()
-        problem: str | None
-        try:
-            await applied.driver.revert(applied.record, ctx)
-            problem = await applied.driver.check_reverted(applied.record, ctx)
-        except Exception as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-        applied.reverted_at_s = self.now()
-        applied.revert_ok = problem is None
-        with contextlib.suppress(Exception):
-            applied.detail = applied.driver.detail(applied.record)
-        state = "reverted" if problem is None else "revert_failed"
-        self.ledger.append({"type": "fault", "label": label, "state": state, "problem": problem})
-        if problem is None:
-            self.event("fault", f"reverted {label}", {"label": label, "action": "revert"})
-        else:
-            message = f"revert of {label} failed: {problem}"
-            self.revert_errors.append(message)
-            applied.error = problem
-            self.event("revert_failed", message, {"label": label})
-
-    async def _revert_all(self) -> None:
-        self.reverting = True
-        for applied in reversed(list(self.applied.values())):
-            await self._revert(applied)
-
-    # ------------------------------------------------------------------ cleanup and results
-
-    async def _cleanup(self) -> None:
-        self.reverting = True
-        await self._revert_all()
-        if self.launcher is not None:
-            problems = await self.launcher.stop_all()
-            for problem in problems:
-                self.event("cleanup", problem)
-        with contextlib.suppress(OSError):
-            active_run_file(self.base).unlink()
+    # ------------------------------------------------------------------ results
 
     def _timeline(self, upto_s: float | None = None) -> Timeline:
         signals: dict[str, Signal] = dict(self.recorder.signals(upto_s)) if self.recorder is not None else {}
         phases = list(self.phases)
-        if upto_s is not None and self.phase_name not in {p.name for p in phases}:
-            start = next((p.start_s for p in self.plan.phases if p.name == self.phase_name), 0.0)
-            phases.append(PhaseSpan(self.phase_name, start, upto_s))
+        if upto_s is not None and self.phase is not None:
+            phases.append(PhaseSpan(self.phase.name, self.phase.start_s, upto_s))
+        final = upto_s is None
         return Timeline(
             window_s=self.spec.steady_state.window,
             signals=signals,
             phases=tuple(phases),
-            faults=tuple(self._fault_records()),
-            resources=self.sampler.samples() if self.sampler is not None and upto_s is None else {},
+            faults=fault_records(self.plan, self.faults.applied if self.faults is not None else {}),
+            resources=self.resources.samples() if self.resources is not None and final else {},
             events=tuple(self.events),
-            generator=self.load.generator_windows() if self.load is not None and upto_s is None else (),
+            generator=self.load.generator_windows() if self.load is not None and final else (),
             duration_s=upto_s if upto_s is not None else (self.timed_end_s or self.now()),
         )
 
-    def _fault_records(self) -> list[FaultRecord]:
-        records = []
-        for planned in self.plan.faults:
-            applied = self.applied.get(planned.label)
-            records.append(
-                FaultRecord(
-                    kind=planned.fault.kind,
-                    target=planned.fault.target,
-                    description=planned.fault.describe(),
-                    injected_at_s=applied.injected_at_s if applied else None,
-                    reverted_at_s=applied.reverted_at_s if applied else None,
-                    revert_ok=applied.revert_ok if applied else None,
-                    detail={"label": planned.label, **(applied.detail if applied else {})},
-                    error=applied.error if applied else None,
-                )
-            )
-        return records
-
     def _analyse(self, timeline: Timeline) -> Analysis:
-        return analyse(
+        return self.analyser(
             timeline,
             self.spec,
             aborted=self.abort_reason,
@@ -462,7 +491,7 @@ class _Run:
             error=self.error,
         )
 
-    def _finish(self, started_at: str) -> RunResult:
+    def _finish(self, started_at: str) -> Journal:
         self._read_notes()  # notes written during the last tick or the cleanup
         timeline = self._timeline()
         analysis: Analysis
@@ -472,80 +501,58 @@ class _Run:
             log.exception("analysis failed")
             self.error = self.error or f"analysis failed: {exc!r}"
             analysis = unjudged(self.spec, error=self.error, revert_failed=bool(self.revert_errors))
+        experiment = self.plan.experiment
         journal = Journal(
             run_id=self.run_id,
             experiment=self.spec,
             timeline=timeline,
             analysis=analysis,
-            topology=self.experiment.topology.model_dump(mode="json", by_alias=True),
-            parameters=dict(self.experiment.parameters),
-            quick=self.experiment.quick,
+            topology=experiment.topology.model_dump(mode="json", by_alias=True),
+            parameters=dict(experiment.parameters),
+            quick=experiment.quick,
             started_at=started_at,
             ended_at=_iso_now(),
             t0_wall=self.t0_wall,
             host=Host(hostname=platform.node(), cpus=os.cpu_count(), python=platform.python_version()),
-            load_profile=tuple((t, rate) for t, rate in self._load_profile(timeline)),
+            load_profile=self._load_profile(timeline.duration_s),
             abort_reason=self.abort_reason,
             revert_errors=tuple(self.revert_errors),
             error=self.error,
         )
-        report_dir = self.options.report_dir or Path("chaoslab-reports") / f"{self.spec.name}-{self.run_id}"
-        journal_path = self.options.journal_path or report_dir / "journal.json"
-        write_journal(journal, journal_path)
-        reports = self._write_reports(journal, report_dir)
-        assert self.ledger is not None
+        if self.journal_path is not None:
+            write_journal(journal, self.journal_path)
+        self.observers.on_finish(journal)
+        # the ledger stays when a fault may still be on, for chaoslab rollback
         self.ledger.close(remove=not self.revert_errors)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
-        return RunResult(journal, journal_path, tuple(reports))
+        return journal
 
-    def _write_reports(self, journal: Journal, report_dir: Path) -> list[Path]:
-        summary_md = self.options.summary_md_path
-        try:
-            paths: list[Path] = write_reports(
-                journal,
-                html=report_dir / "report.html" if self.options.html else None,
-                junit=self.options.junit_path,
-                markdown=summary_md,
-            )
-        except Exception as exc:  # a report failure must not hide the verdict or the journal
-            log.error("writing reports failed", error=repr(exc))
-            return []
-        return paths
-
-    def _load_profile(self, timeline: Timeline) -> list[list[float]]:
+    def _load_profile(self, duration_s: float) -> tuple[tuple[float, float], ...]:
         load = self.spec.load
         profile = profile_from_spec(load.profile, load.rate, begin_s=0.0)  # the load runs from offset 0
         window = self.spec.steady_state.window
         points = []
         t = 0.0
-        while t <= timeline.duration_s:
-            points.append([round(t, 3), round(profile.rate_at(t), 3)])
+        while t <= duration_s:
+            points.append((round(t, 3), round(profile.rate_at(t), 3)))
             t += window
-        return points
+        return tuple(points)
 
-    # ------------------------------------------------------------------ live view and notes
-
-    def _announce(self) -> None:
-        write_atomic(
-            active_run_file(self.base),
-            json.dumps({"run_id": self.run_id, "pid": os.getpid(), "notes_path": str(self.notes_path)}),
-        )
+    # ------------------------------------------------------------------ notes and live view
 
     def _read_notes(self) -> None:
-        if self.notes_path is None:
+        if self.notes is None:
             return
-        notes, self._notes_offset = read_notes(self.notes_path, self._notes_offset)
-        for note in notes:
-            at = self.now() - max(0.0, time.time() - note.wall_time)
-            self.events.append(
-                Event(at, "note", f"{note.author}: {note.text}", {"author": note.author, "text": note.text})
-            )
+        for note in self.notes.read():
+            at = self.now() - max(0.0, self.wall_clock() - note.wall_time)
+            event = Event(at, "note", f"{note.author}: {note.text}", {"author": note.author, "text": note.text})
+            self.events.append(event)
+            self.observers.on_event(event)
 
-    def _publish_live(self, phase: str, left_s: float) -> None:
-        if self.options.on_state is None:
+    def _publish(self, phase: str, left_s: float) -> None:
+        if not self.observers.observers or self.recorder is None or self.probes is None or self.faults is None:
             return
-        assert self.recorder is not None and self.probes is not None
         now = self.now()
+        faults = self.faults
         state = LiveState(
             experiment=self.spec.name,
             phase=phase,
@@ -554,42 +561,95 @@ class _Run:
             total_s=self.plan.max_duration_s,
             window_s=self.spec.steady_state.window,
             signals=self.recorder.latest(now),
-            health={s: self.probes.healthy(s) for s in self.experiment.topology.services},
-            faults=tuple(FaultState(p.label, p.fault.describe(), self._fault_state(p.label)) for p in self.plan.faults),
+            health={s: self.probes.healthy(s) for s in self.plan.experiment.topology.services},
+            faults=tuple(FaultState(p.label, p.fault.describe(), faults.state_of(p.label)) for p in self.plan.faults),
             message=self.abort_reason or "",
         )
-        with contextlib.suppress(Exception):
-            self.options.on_state(state)
-
-    def _fault_state(self, label: str) -> str:
-        applied = self.applied.get(label)
-        if applied is None:
-            return "pending"
-        if applied.reverted_at_s is None:
-            return "applied"
-        return "reverted" if applied.revert_ok else "revert_failed"
+        self.observers.on_state(state)
 
 
-def _with_live_view(options: RunOptions) -> tuple[RunOptions, LiveView | None]:
-    """The options wired to a live view when one is asked for and none is given, and the view."""
-    if not options.live or options.on_state is not None:
-        return options, None
-    view = LiveView()
-    return RunOptions(**{**options.__dict__, "on_state": view.update}), view
+# ---------------------------------------------------------------------- wiring the real run
 
 
-async def _execute(run: _Run, view: LiveView | None) -> RunResult:
-    if view is None:
-        return await run.execute()
-    with view:
-        return await run.execute()
+@dataclass(frozen=True)
+class WiredRun:
+    """A run with its real collaborators, and where its journal, reports and live view go."""
+
+    run: Run
+    reports: ReportWriter
+    journal_path: Path
+    view: LiveView | None
+
+
+def wire_run(experiment: Experiment, options: RunOptions, *, clock: Clock | None = None) -> WiredRun:
+    """A :class:`Run` of ``experiment`` with chaoslab's real collaborators, its ledger started."""
+    spec = experiment.spec
+    run_id = new_run_id()
+    base = options.state_dir or state_dir()
+    run_dir = Path(tempfile.mkdtemp(prefix=f"chaoslab-{run_id}-"))
+    # services may run as another user (PostgreSQL as `postgres`): they must reach their dirs
+    run_dir.chmod(0o711)
+    refs = runtime_refs(experiment.topology, {"run_dir": str(run_dir), "state_dir": str(base)})
+    ledger = Ledger.create(
+        run_id,
+        base=base,
+        experiment=spec.name,
+        topology=experiment.topology.model_dump(mode="json", by_alias=True),
+        run_dir=str(run_dir),
+        refs=refs,
+    )
+    report_dir = options.report_dir or Path("chaoslab-reports") / f"{spec.name}-{run_id}"
+    journal_path = options.journal_path or report_dir / "journal.json"
+    reports = ReportWriter(
+        html=report_dir / "report.html" if options.html else None,
+        junit=options.junit_path,
+        markdown=options.summary_md_path,
+    )
+    on_state, view = options.on_state, None
+    if options.live and on_state is None:
+        view = LiveView()
+        on_state = view.update
+    observers: list[RunObserver] = [ActiveRunMarker(base), reports, *options.observers]
+    if on_state is not None:
+        observers.append(StateCallback(on_state))
+    topology = experiment.topology
+    run = Run(
+        build_plan(experiment),
+        run_id=run_id,
+        ledger=ledger,
+        clock=clock or MonotonicClock(),
+        drivers=builtin_registry(),
+        system=launched_system(topology),
+        load=experiment_load(experiment),
+        probes=topology_probes(topology),
+        resources=topology_resources(topology),
+        observers=observers,
+        notes=NotesFile(ledger.path.parent / "notes.jsonl"),
+        abort=options.abort,
+        run_dir=run_dir,
+        refs=refs,
+        journal_path=journal_path,
+        seed=options.seed or spec.load.seed,
+    )
+    return WiredRun(run, reports, journal_path, view)
+
+
+async def _execute(wired: WiredRun) -> RunResult:
+    try:
+        if wired.view is None:
+            journal = await wired.run.execute()
+        else:
+            with wired.view:
+                journal = await wired.run.execute()
+    finally:
+        shutil.rmtree(wired.run.run_dir, ignore_errors=True)
+    return RunResult(journal, wired.journal_path, wired.reports.paths)
 
 
 async def run_experiment(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
     """Run an experiment end to end; faults are reverted on every way out."""
     check_network_safety(experiment)
-    opts, view = _with_live_view(options or RunOptions())
-    return await _execute(_Run(experiment, opts), view)
+    return await _execute(wire_run(experiment, options or RunOptions()))
 
 
 def run_experiment_sync(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
@@ -603,18 +663,11 @@ def run_experiment_sync(experiment: Experiment, options: RunOptions | None = Non
 
     async def main() -> RunResult:
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        holder: dict[str, _Run] = {}
-        received: list[int] = []
+        holder: list[Run] = []
 
         def on_signal(signum: int) -> None:
-            received.append(signum)
             name = signal.Signals(signum).name
-            run = holder.get("run")
-            if len(received) == 1 and run is not None and run._timed_task is not None and not run.reverting:
-                run.abort_reason = f"interrupted by {name}"
-                run._timed_task.cancel()
+            if holder and holder[0].interrupt(f"interrupted by {name}"):
                 print(f"\nchaoslab: {name}: stopping; reverting faults…", flush=True)
             else:
                 # never skip the revert: a second Ctrl-C only says we are still on it
@@ -624,10 +677,9 @@ def run_experiment_sync(experiment: Experiment, options: RunOptions | None = Non
             loop.add_signal_handler(signum, on_signal, signum)
         try:
             check_network_safety(experiment)
-            opts, view = _with_live_view(options or RunOptions())
-            run = _Run(experiment, opts)
-            holder["run"] = run
-            return await _execute(run, view)
+            wired = wire_run(experiment, options or RunOptions())
+            holder.append(wired.run)
+            return await _execute(wired)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -637,11 +689,3 @@ def run_experiment_sync(experiment: Experiment, options: RunOptions | None = Non
 
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _disk_used(path: str) -> float:
-    try:
-        usage = psutil.disk_usage(path)
-    except OSError:
-        return 0.0
-    return float(usage.percent) / 100.0

@@ -85,3 +85,16 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+class NotesFile:
+    """The notes file of one run, read incrementally: each :meth:`read` returns the notes added since the last."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+
+    def read(self) -> list[Note]:
+        """Notes appended since the last read (a partial last line waits for the next)."""
+        notes, self._offset = read_notes(self.path, self._offset)
+        return notes

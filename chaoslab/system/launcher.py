@@ -29,6 +29,15 @@ from chaoslab.log import get_logger
 from chaoslab.model.loading import resolve_runtime_refs
 from chaoslab.model.topology import ServiceSpec, TopologySpec
 from chaoslab.system.containers import ContainerBackend
+from chaoslab.system.entries import (
+    ContainerEntry,
+    ContainerStatus,
+    MountEntry,
+    MountStatus,
+    ProcessEntry,
+    ProcessStatus,
+    SystemEntry,
+)
 from chaoslab.system.postgres import PostgresServer
 from chaoslab.system.processes import LedgerWriter, free_port, matched_pids, process_identity
 
@@ -199,14 +208,13 @@ class Launcher:
             except OSError as exc:
                 raise HarnessError(f"cannot start {name}: {argv[0]}: {exc.strerror}") from None
         self._ledger(
-            {
-                "type": "process",
-                "service": name,
-                "pid": proc.pid,
-                "create_time": process_identity(proc.pid),
-                "argv": argv,
-                "state": "started",
-            }
+            ProcessEntry(
+                pid=proc.pid,
+                state=ProcessStatus.STARTED,
+                service=name,
+                create_time=process_identity(proc.pid),
+                argv=tuple(argv),
+            )
         )
         log.info("started", service=name, pid=proc.pid)
         return proc
@@ -219,7 +227,7 @@ class Launcher:
             if proc is None:
                 return
             code = await proc.wait()
-            self._ledger({"type": "process", "pid": proc.pid, "state": "stopped", "exit_code": code})
+            self._ledger(ProcessEntry(pid=proc.pid, state=ProcessStatus.STOPPED, exit_code=code))
             if managed.stopping:
                 return
             if policy == "on-failure" and code == 0:
@@ -250,16 +258,16 @@ class Launcher:
         server = managed.postgres
         await asyncio.to_thread(server.start)
         pid = server.pid
-        self._ledger(
-            {
-                "type": "process",
-                "service": managed.name,
-                "pid": pid,
-                "create_time": process_identity(pid) if pid is not None else None,
-                "stop_signal": int(signal.SIGINT),
-                "state": "started",
-            }
-        )
+        if pid is not None:
+            self._ledger(
+                ProcessEntry(
+                    pid=pid,
+                    state=ProcessStatus.STARTED,
+                    service=managed.name,
+                    create_time=process_identity(pid),
+                    stop_signal=int(signal.SIGINT),
+                )
+            )
         await _prepare_database(server.dsn(), launch.seed)
 
     async def _start_container(self, managed: _Managed) -> None:
@@ -271,7 +279,7 @@ class Launcher:
         refs = dict(self.refs)
         cid = await asyncio.to_thread(backend.start, managed.name, managed.spec, run_id=self.run_id, refs=refs)
         managed.container_id = cid
-        self._ledger({"type": "container", "service": managed.name, "id": cid, "state": "started"})
+        self._ledger(ContainerEntry(id=cid, state=ContainerStatus.STARTED, service=managed.name))
 
     async def _mount_tmpfs(self, managed: _Managed) -> None:
         if managed.mounts or not managed.spec.tmpfs:
@@ -285,7 +293,7 @@ class Launcher:
             if os.geteuid() != 0:
                 log.warning("tmpfs needs root; using a plain directory", service=managed.name, path=str(path))
                 continue
-            self._ledger({"type": "mount", "path": str(path), "state": "intent"})
+            self._ledger(MountEntry(path=str(path), state=MountStatus.INTENT))
             result = await asyncio.to_thread(
                 subprocess.run,
                 ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
@@ -295,7 +303,7 @@ class Launcher:
             if result.returncode != 0:
                 raise HarnessError(f"cannot mount tmpfs at {path}: {result.stderr.decode(errors='replace').strip()}")
             managed.mounts.append(path)
-            self._ledger({"type": "mount", "path": str(path), "state": "mounted"})
+            self._ledger(MountEntry(path=str(path), state=MountStatus.MOUNTED))
 
     async def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
         """Wait until the service's probe (or, without one, its process) says it is up."""
@@ -379,7 +387,7 @@ class Launcher:
                 if result.returncode != 0:
                     problems.append(f"unmounting {path}: {result.stderr.decode(errors='replace').strip()}")
                 else:
-                    self._ledger({"type": "mount", "path": str(path), "state": "unmounted"})
+                    self._ledger(MountEntry(path=str(path), state=MountStatus.UNMOUNTED))
             self.managed[name].mounts.clear()
         if self._toxiproxy_proc is not None:
             await self._terminate(self._toxiproxy_proc, "toxiproxy")
@@ -403,10 +411,10 @@ class Launcher:
             pid = managed.postgres.pid
             await asyncio.to_thread(managed.postgres.stop)
             if pid is not None:
-                self._ledger({"type": "process", "pid": pid, "state": "stopped"})
+                self._ledger(ProcessEntry(pid=pid, state=ProcessStatus.STOPPED))
         if managed.container_id is not None and self._containers is not None:
             await asyncio.to_thread(self._containers.stop_and_remove, managed.container_id)
-            self._ledger({"type": "container", "id": managed.container_id, "state": "removed"})
+            self._ledger(ContainerEntry(id=managed.container_id, state=ContainerStatus.REMOVED))
             managed.container_id = None
 
     async def _terminate(self, proc: asyncio.subprocess.Process, name: str) -> None:
@@ -420,7 +428,7 @@ class Launcher:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-        self._ledger({"type": "process", "pid": proc.pid, "state": "stopped"})
+        self._ledger(ProcessEntry(pid=proc.pid, state=ProcessStatus.STOPPED))
         log.info("stopped", service=name, pid=proc.pid)
 
     # ------------------------------------------------------------------ helpers
@@ -428,7 +436,7 @@ class Launcher:
     def _resolve(self, text: str) -> str:
         return resolve_runtime_refs(text, self.refs)
 
-    def _ledger(self, entry: dict[str, Any]) -> None:
+    def _ledger(self, entry: SystemEntry) -> None:
         if self.ledger is not None:
             self.ledger.append(entry)
 

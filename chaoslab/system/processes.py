@@ -25,6 +25,7 @@ import psutil
 
 from chaoslab.model.loading import resolve_runtime_refs
 from chaoslab.model.topology import ServiceSpec
+from chaoslab.system.entries import SystemEntry
 
 CREATE_TIME_TOLERANCE_S = 0.01
 """Start times from psutil are floats rounded to clock ticks; two reads of the same process agree
@@ -34,7 +35,7 @@ to well within this, while a reused PID starts at least a tick later."""
 class LedgerWriter(Protocol):
     """Where a part that starts processes or containers records them first (the run's ledger)."""
 
-    def append(self, entry: dict[str, Any]) -> None:
+    def append(self, entry: SystemEntry) -> None:
         """Write one entry durably before returning."""
         ...
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from chaoslab.errors import FaultError
-from chaoslab.faults import driver_for
 from chaoslab.faults.base import FaultContext
 from chaoslab.faults.container import ContainerDriver, restart_policy_of, state_of, still_wrong
+from chaoslab.faults.registry import builtin_registry
 from chaoslab.model.faults import (
     ContainerKillFault,
     ContainerPauseFault,
@@ -71,8 +71,10 @@ class TestPureHelpers:
         assert still_wrong(None, "a") == "container a no longer exists"
 
     def test_registered_for_its_family(self) -> None:
-        """The container family resolves to this driver."""
-        assert isinstance(driver_for("container"), ContainerDriver)
+        """Every container kind resolves to this driver."""
+        registry = builtin_registry()
+        for kind in ("container_kill", "container_stop", "container_pause", "container_restart"):
+            assert isinstance(registry.driver(kind), ContainerDriver)
 
     def test_unknown_service_is_refused(self) -> None:
         """A target outside the topology is a FaultError naming the known services."""
@@ -95,10 +97,10 @@ class TestContainerKill:
         driver = ContainerDriver(docker_client)
         fault = ContainerKillFault(kind="container_kill", target="web")
         record = driver.prepare(fault, ctx, "kill")
-        assert record["containers"][0]["previous_state"] == "running"
-        assert record["containers"][0]["name"] == container.name
+        assert record.containers[0].previous_state == "running"
+        assert record.containers[0].name == container.name
         record = await driver.apply(fault, ctx, record)
-        assert record["containers"][0]["delivered_via"] == "api"
+        assert record.containers[0].delivered_via == "api"
         await asyncio.to_thread(wait_down, port)
         assert await asyncio.to_thread(answers, port) == "refused"
         container.reload()
@@ -121,11 +123,11 @@ class TestContainerKill:
         driver = ContainerDriver(docker_client)
         fault = ContainerKillFault(kind="container_kill", target="web", signal="KILL")
         record = driver.prepare(fault, ctx, "kill")
-        assert record["containers"][0]["restart_policy"] == "always"
+        assert record.containers[0].restart_policy == "always"
         old_pid = container.attrs["State"]["Pid"]
         started = time.monotonic()
         record = await driver.apply(fault, ctx, record)
-        assert record["containers"][0]["delivered_via"] == "host_pid"
+        assert record.containers[0].delivered_via == "host_pid"
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/")
         restart_s = time.monotonic() - started
         container.reload()
@@ -221,7 +223,7 @@ class TestTargetLookup:
         driver = ContainerDriver(docker_client)
         fault = ContainerStopFault(kind="container_stop", target="web")
         record = driver.prepare(fault, ctx, "stop")
-        assert [c["id"] for c in record["containers"]] == [target.id]
+        assert [c.id for c in record.containers] == [target.id]
         record = await driver.apply(fault, ctx, record)
         assert await asyncio.to_thread(answers, port_a) == "refused"
         assert await asyncio.to_thread(answers, port_b) == "ok"
@@ -238,7 +240,7 @@ class TestTargetLookup:
         record = ContainerDriver(docker_client).prepare(
             ContainerPauseFault(kind="container_pause", target="web"), ctx, "p"
         )
-        assert [c["name"] for c in record["containers"]] == [container.name]
+        assert [c.name for c in record.containers] == [container.name]
 
     def test_stopped_container_is_not_a_target(self, http_container: Any, docker_client: Any) -> None:
         """A service whose only container is stopped is refused, naming the container and its state."""

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from chaoslab.errors import RevertError, SafetyError
-from chaoslab.faults import FaultContext, driver_for
-from chaoslab.faults.disk import FsUsage, bytes_to_fill
+from chaoslab.faults import FaultContext
+from chaoslab.faults.disk import DiskFillDriver, DiskFillRecord, FsUsage, bytes_to_fill
 from chaoslab.model.faults import DiskFillFault
 from chaoslab.model.topology import ServiceSpec, TopologySpec
 from tests.conftest import require
@@ -83,18 +83,18 @@ class TestDiskFill:
         """At 100 % a writer gets ENOSPC; after revert the free space is back and writing works."""
         ctx = context(tmpfs)
         before = FsUsage.of(tmpfs)
-        driver = driver_for("disk")
+        driver = DiskFillDriver()
         fault = DiskFillFault(kind="disk_fill", target="store", until_used="100%", cap="64MiB", chunk="1MiB")
         record = driver.prepare(fault, ctx, "fill")
-        assert record["fill_dir"] == str(tmpfs / ".chaoslab-fill-d1-fill")
+        assert record.fill_dir == str(tmpfs / ".chaoslab-fill-d1-fill")
         record = await driver.apply(fault, ctx, record)
-        assert record["written"] == before.avail_bytes
+        assert record.written == before.avail_bytes
         assert FsUsage.of(tmpfs).avail_bytes == 0
         assert write_probe(tmpfs) == errno.ENOSPC
-        files = sorted(Path(record["fill_dir"]).iterdir())
+        files = sorted(Path(record.fill_dir).iterdir())
         # Real blocks, not a sparse file: allocated size equals the bytes the record reports.
-        assert sum(f.stat().st_blocks * 512 for f in files) == record["written"]
-        assert await driver.check_reverted(record, ctx) == f"fill directory {record['fill_dir']!r} still exists"
+        assert sum(f.stat().st_blocks * 512 for f in files) == record.written
+        assert await driver.check_reverted(record, ctx) == f"fill directory {record.fill_dir!r} still exists"
         await driver.revert(record, ctx)
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
@@ -105,12 +105,12 @@ class TestDiskFill:
         """A 5 MiB cap stops a 100 % goal at exactly 5 MiB, with room left on the filesystem."""
         ctx = context(tmpfs)
         before = FsUsage.of(tmpfs)
-        driver = driver_for("disk")
+        driver = DiskFillDriver()
         fault = DiskFillFault(kind="disk_fill", target="store", until_used="100%", cap="5MiB", chunk="2MiB")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "capped"))
         try:
-            assert record["written"] == 5 * MIB
-            assert record["capped"] is True
+            assert record.written == 5 * MIB
+            assert record.capped is True
             assert before.avail_bytes - FsUsage.of(tmpfs).avail_bytes == 5 * MIB
             assert write_probe(tmpfs) is None
         finally:
@@ -119,12 +119,12 @@ class TestDiskFill:
     async def test_until_free_leaves_exactly_that_much(self, tmpfs: Path) -> None:
         """until_free 3 MiB leaves 3 MiB available."""
         ctx = context(tmpfs)
-        driver = driver_for("disk")
+        driver = DiskFillDriver()
         fault = DiskFillFault(kind="disk_fill", target="store", until_free="3MiB", cap="64MiB")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "free"))
         try:
             assert FsUsage.of(tmpfs).avail_bytes == 3 * MIB
-            assert record["avail_after"] == 3 * MIB
+            assert record.avail_after == 3 * MIB
         finally:
             await driver.revert(record, ctx)
         assert FsUsage.of(tmpfs).avail_bytes == 16 * MIB
@@ -133,11 +133,11 @@ class TestDiskFill:
         """An absolute path inside a declared path may be filled; its fill directory is inside it."""
         (tmpfs / "sub").mkdir()
         ctx = context(tmpfs)
-        driver = driver_for("disk")
+        driver = DiskFillDriver()
         fault = DiskFillFault(kind="disk_fill", target="store", path=str(tmpfs / "sub"), until_free="8MiB", cap="1MiB")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "sub"))
-        assert record["fill_dir"] == str(tmpfs / "sub" / ".chaoslab-fill-d1-sub")
-        assert record["written"] == MIB
+        assert record.fill_dir == str(tmpfs / "sub" / ".chaoslab-fill-d1-sub")
+        assert record.written == MIB
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
 
@@ -146,18 +146,18 @@ class TestDiskFill:
         (tmpfs / "data").mkdir()
         topo = TopologySpec(name="t", services={"store": ServiceSpec(paths={"data": "${run_dir}/data"})})
         ctx = FaultContext(topology=topo, run_id="d2", refs={"run_dir": str(tmpfs)})
-        driver = driver_for("disk")
+        driver = DiskFillDriver()
         fault = DiskFillFault(kind="disk_fill", target="store", until_used="100%", cap="2MiB")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "ref"))
-        assert record["fill_dir"] == str(tmpfs / "data" / ".chaoslab-fill-d2-ref")
-        assert record["written"] == 2 * MIB
+        assert record.fill_dir == str(tmpfs / "data" / ".chaoslab-fill-d2-ref")
+        assert record.written == 2 * MIB
         await driver.revert(record, ctx)
         assert FsUsage.of(tmpfs).avail_bytes == 16 * MIB
 
     def test_undeclared_path_is_refused(self, tmp_path: Path) -> None:
         """A path outside the service's declared paths is a safety error before anything is written."""
         ctx = context(tmp_path / "declared")
-        driver = driver_for("disk")
+        driver = DiskFillDriver()
         for path in ("logs", str(tmp_path), "/"):
             fault = DiskFillFault(kind="disk_fill", target="store", path=path, until_used="50%", cap="1MiB")
             with pytest.raises(SafetyError, match="is not declared by service 'store'"):
@@ -167,15 +167,15 @@ class TestDiskFill:
         """A ledger record pointing elsewhere never makes revert delete it."""
         victim = tmp_path / "precious"
         victim.mkdir()
-        record = {"kind": "disk_fill", "service": "store", "path": str(tmp_path), "fill_dir": str(victim)}
+        record = DiskFillRecord(kind="disk_fill", service="store", path=str(tmp_path), fill_dir=str(victim), cap=0)
         with pytest.raises(RevertError, match="not a chaoslab fill directory"):
-            await driver_for("disk").revert(record, context(tmp_path))
+            await DiskFillDriver().revert(record, context(tmp_path))
         assert victim.is_dir()
 
     async def test_revert_before_apply_is_a_no_op(self, tmpfs: Path) -> None:
         """Reverting a record whose fault never ran succeeds and leaves the filesystem alone."""
         ctx = context(tmpfs)
-        driver = driver_for("disk")
+        driver = DiskFillDriver()
         fault = DiskFillFault(kind="disk_fill", target="store", until_used="50%", cap="1MiB")
         record = driver.prepare(fault, ctx, "never")
         await driver.revert(record, ctx)

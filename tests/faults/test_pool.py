@@ -18,9 +18,9 @@ import pytest
 from aiohttp import web
 
 from chaoslab.errors import FaultError
-from chaoslab.faults import FaultContext, driver_for
+from chaoslab.faults import FaultContext
 from chaoslab.faults import pool as pool_module
-from chaoslab.faults.pool import ResponseHead, slots_to_take
+from chaoslab.faults.pool import PoolDriver, PoolRecord, ResponseHead, slots_to_take
 from chaoslab.model.faults import HttpConnectionHoldFault, PoolExhaustionFault
 from chaoslab.model.topology import ServiceSpec, TopologySpec
 from chaoslab.system.postgres import PostgresServer
@@ -111,18 +111,18 @@ class TestPoolExhaustion:
         # Client backends other than the one counting.
         before = await scalar(dsn, CLIENT_BACKENDS) - 1
         ctx = FaultContext(topology=pg_topology(dsn), run_id="pool1")
-        driver = driver_for("pool")
+        driver = PoolDriver()
         fault = PoolExhaustionFault(kind="pool_exhaustion", target="db")
         record = driver.prepare(fault, ctx, "exhaust")
-        assert record["application_name"] == "chaoslab-pool1-exhaust"
+        assert record.application_name == "chaoslab-pool1-exhaust"
         try:
             record = await driver.apply(fault, ctx, record)
-            assert record["taken"] == 17 - before
+            assert record.taken == 17 - before
             assert driver.detail(record)["connections_taken"] == 17 - before
             with pytest.raises(asyncpg.TooManyConnectionsError, match="remaining connection slots are reserved"):
                 await asyncpg.connect(app_dsn)
             held = await scalar(
-                dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", record["application_name"]
+                dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", record.application_name
             )
             assert held == 17 - before
         finally:
@@ -136,17 +136,17 @@ class TestPoolExhaustion:
         """With sleep each held backend is active in pg_sleep; leave_free and connections are honoured."""
         dsn = postgres_server.dsn()
         ctx = FaultContext(topology=pg_topology(dsn), run_id="pool2")
-        driver = driver_for("pool")
+        driver = PoolDriver()
         fault = PoolExhaustionFault(kind="pool_exhaustion", target="db", connections=4, leave_free=1, sleep=True)
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "busy"))
         try:
-            assert record["taken"] == 3
+            assert record.taken == 3
             for _ in range(50):
                 active = await scalar(
                     dsn,
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' "
                     "AND query LIKE 'SELECT pg_sleep%'",
-                    record["application_name"],
+                    record.application_name,
                 )
                 if active == 3:
                     break
@@ -166,17 +166,18 @@ class TestPoolExhaustion:
         script = textwrap.dedent(
             f"""
             import asyncio, json, time
-            from chaoslab.faults import FaultContext, driver_for
+            from chaoslab.faults import FaultContext
+            from chaoslab.faults.pool import PoolDriver
             from chaoslab.model.faults import PoolExhaustionFault
             from chaoslab.model.topology import ServiceSpec, TopologySpec
             topo = TopologySpec(name="t", services={{"db": ServiceSpec(dsn={dsn!r})}})
             ctx = FaultContext(topology=topo, run_id="pool3")
             fault = PoolExhaustionFault(kind="pool_exhaustion", target="db", connections=5, sleep=True)
-            driver = driver_for("pool")
+            driver = PoolDriver()
             async def main():
                 record = driver.prepare(fault, ctx, "p")
                 record = await driver.apply(fault, ctx, record)
-                open({str(record_file)!r}, "w").write(json.dumps(record))
+                open({str(record_file)!r}, "w").write(json.dumps(record.to_json()))
                 print("applied", flush=True)
                 await asyncio.sleep(60)
             asyncio.run(main())
@@ -191,10 +192,10 @@ class TestPoolExhaustion:
             harness.wait(5)
             if harness.stdout is not None:
                 harness.stdout.close()
-        record = json.loads(record_file.read_text())
-        assert record["taken"] == 5
+        record = PoolRecord.from_json(json.loads(record_file.read_text()))
+        assert record.taken == 5
         ctx = FaultContext(topology=pg_topology(dsn), run_id="pool3")
-        driver = driver_for("pool")
+        driver = PoolDriver()
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
         assert await scalar(dsn, CLIENT_BACKENDS) == before
@@ -205,16 +206,16 @@ class TestPoolExhaustion:
         """A revert that does not hold the connections (another process) still ends them, by application name."""
         dsn = postgres_server.dsn()
         ctx = FaultContext(topology=pg_topology(dsn), run_id="pool5")
-        driver = driver_for("pool")
+        driver = PoolDriver()
         fault = PoolExhaustionFault(kind="pool_exhaustion", target="db", connections=4, sleep=True)
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "lost"))
         # Take the handles away, as if they lived in a harness that is still alive but unreachable.
-        held = pool_module._HELD_PG.pop(record["application_name"])
+        held = pool_module._HELD_PG.pop(record.application_name)
         try:
             await driver.revert(record, ctx)
             count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
             assert await driver.check_reverted(record, ctx) is None
-            assert await scalar(dsn, count, record["application_name"]) == 0
+            assert await scalar(dsn, count, record.application_name) == 0
         finally:
             for conn in held.connections:
                 conn.terminate()
@@ -227,14 +228,14 @@ class TestPoolExhaustion:
         dsn = postgres_server.dsn()
         others = await scalar(dsn, CLIENT_BACKENDS) - 1
         ctx = FaultContext(topology=pg_topology(dsn), run_id="pool4")
-        driver = driver_for("pool")
+        driver = PoolDriver()
         fault = PoolExhaustionFault(kind="pool_exhaustion", target="db", connections=30)
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "many"))
         try:
             # A superuser may also use the 3 reserved slots: 20 in all.
-            assert record["taken"] == 20 - others
-            assert record["planned"] == 30
-            assert "too many clients" in record["refused"]
+            assert record.taken == 20 - others
+            assert record.planned == 30
+            assert "too many clients" in record.refused
         finally:
             await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
@@ -244,7 +245,7 @@ class TestPoolExhaustion:
         ctx = FaultContext(topology=TopologySpec(name="t", services={"db": ServiceSpec()}), run_id="x")
         fault = PoolExhaustionFault(kind="pool_exhaustion", target="db")
         with pytest.raises(FaultError, match="service 'db' has no 'dsn'"):
-            driver_for("pool").prepare(fault, ctx, "p")
+            PoolDriver().prepare(fault, ctx, "p")
 
 
 @pytest.fixture
@@ -277,11 +278,11 @@ class TestHttpConnectionHold:
         runner, port = http_server
         topo = TopologySpec(name="t", services={"api": ServiceSpec(url=f"http://127.0.0.1:{port}")})
         ctx = FaultContext(topology=topo, run_id="h1")
-        driver = driver_for("pool")
+        driver = PoolDriver()
         fault = HttpConnectionHoldFault(kind="http_connection_hold", target="api", connections=25)
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "hold"))
-        assert record["taken"] == 25
-        assert len(record["local_ports"]) == 25
+        assert record.taken == 25
+        assert len(record.local_ports) == 25
         assert runner.server is not None
         assert len(runner.server.connections) == 25
         assert await driver.check_reverted(record, ctx) == "25 held connection(s) to 'api' are still open"
@@ -302,7 +303,7 @@ class TestHttpConnectionHold:
             await asyncio.to_thread(wait_accepting, port)
             topo = TopologySpec(name="t", services={"api": ServiceSpec(url=f"http://127.0.0.1:{port}/")})
             ctx = FaultContext(topology=topo, run_id="h3")
-            driver = driver_for("pool")
+            driver = PoolDriver()
             fault = HttpConnectionHoldFault(kind="http_connection_hold", target="api", connections=2)
             with pytest.raises(FaultError, match="closes connections after each response"):
                 await driver.apply(fault, ctx, driver.prepare(fault, ctx, "hold"))
@@ -315,7 +316,7 @@ class TestHttpConnectionHold:
         port = free_port()
         topo = TopologySpec(name="t", services={"api": ServiceSpec(address=f"127.0.0.1:{port}")})
         ctx = FaultContext(topology=topo, run_id="h2")
-        driver = driver_for("pool")
+        driver = PoolDriver()
         fault = HttpConnectionHoldFault(kind="http_connection_hold", target="api", connections=3)
         record = driver.prepare(fault, ctx, "hold")
         with pytest.raises(FaultError, match=f"could not open any keep-alive connection to 127.0.0.1:{port}"):

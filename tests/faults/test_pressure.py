@@ -13,17 +13,18 @@ import psutil
 import pytest
 
 from chaoslab.errors import FaultError
-from chaoslab.faults import driver_for
 from chaoslab.faults.base import FaultContext
 from chaoslab.faults.pressure import (
     BURNER_CODE,
     PressureDriver,
+    PressureRecord,
     burner_argv,
     burner_lifetime_s,
     burner_plan,
     check_memory_fits,
     demux_text,
 )
+from chaoslab.faults.registry import builtin_registry
 from chaoslab.model.faults import CpuPressureFault, MemoryPressureFault
 from chaoslab.model.topology import TopologySpec
 from tests.conftest import free_port
@@ -125,8 +126,10 @@ class TestPlanning:
         assert demux_text(frames[:12]) == "rea"
 
     def test_registered_for_its_family(self) -> None:
-        """The pressure family resolves to this driver."""
-        assert isinstance(driver_for("pressure"), PressureDriver)
+        """Both pressure kinds resolve to this driver."""
+        registry = builtin_registry()
+        assert isinstance(registry.driver("cpu_pressure"), PressureDriver)
+        assert isinstance(registry.driver("memory_pressure"), PressureDriver)
 
     def test_unknown_service_is_refused(self) -> None:
         """A target that is neither host nor a topology service is a FaultError."""
@@ -181,7 +184,7 @@ async def main():
     driver = PressureDriver()
     fault = CpuPressureFault(kind="cpu_pressure", target=target, cores=1)
     record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "orphan"))
-    print(json.dumps(record), flush=True)
+    print(json.dumps(record.to_json()), flush=True)
     await asyncio.sleep(60)
 
 asyncio.run(main())
@@ -200,7 +203,7 @@ class ChaoslabChild:
         if not line:
             self.kill()
             pytest.fail("the child printed no record")
-        self.record: dict[str, Any] = json.loads(line)
+        self.record = PressureRecord.from_json(json.loads(line))
 
     def kill(self) -> None:
         """SIGKILL the child (like kill -9 of a run) and reap it."""
@@ -211,7 +214,7 @@ class ChaoslabChild:
                 stream.close()
 
 
-def run_child_and_kill(target: str, container_name: str) -> dict[str, Any]:
+def run_child_and_kill(target: str, container_name: str) -> PressureRecord:
     """Run a chaoslab process that applies cpu_pressure, SIGKILL it, and return the ledger record it printed."""
     child = ChaoslabChild(target, container_name)
     child.kill()
@@ -227,17 +230,17 @@ class TestHostPressure:
         driver, ctx = PressureDriver(), host_ctx()
         fault = CpuPressureFault(kind="cpu_pressure", target="host", cores=2, duration=30.0)
         record = driver.prepare(fault, ctx, "cpu")
-        assert record["where"] == "host"
+        assert record.where == "host"
         record = await driver.apply(fault, ctx, record)
         try:
-            pids = [p["pid"] for p in record["processes"]]
+            pids = [p.pid for p in record.processes]
             assert len(pids) == 2
-            assert all(record["marker"] in psutil.Process(pid).cmdline() for pid in pids)
+            assert all(record.marker in psutil.Process(pid).cmdline() for pid in pids)
             await asyncio.to_thread(assert_burning, pids)
             assert await driver.check_reverted(record, ctx) == f"burner process(es) {pids} still run"
         finally:
             await driver.revert(record, ctx)
-        assert all(gone(p["pid"], p["create_time"]) for p in record["processes"])
+        assert all(gone(p.pid, p.create_time) for p in record.processes)
         assert await driver.check_reverted(record, ctx) is None
         await driver.revert(record, ctx)  # idempotent
 
@@ -247,21 +250,21 @@ class TestHostPressure:
         fault = MemoryPressureFault.model_validate({"kind": "memory_pressure", "target": "local", "size": "64MiB"})
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "mem"))
         try:
-            (entry,) = record["processes"]
-            assert psutil.Process(entry["pid"]).memory_info().rss >= 64 * MIB
+            (entry,) = record.processes
+            assert psutil.Process(entry.pid).memory_info().rss >= 64 * MIB
             assert driver.detail(record) == {"where": "host", "burners": 1, "size_bytes": 67108864}
         finally:
             await driver.revert(record, ctx)
-        assert gone(entry["pid"], entry["create_time"])
+        assert gone(entry.pid, entry.create_time)
 
     async def test_revert_from_another_process(self) -> None:
         """A rollback in another process kills the burner from the ledger record alone (PID + start time)."""
         child = await asyncio.to_thread(ChaoslabChild, "host", "")
         try:
-            (entry,) = child.record["processes"]
-            assert not gone(entry["pid"], entry["create_time"])
+            (entry,) = child.record.processes
+            assert not gone(entry.pid, entry.create_time)
             await PressureDriver().revert(child.record, host_ctx())
-            assert await asyncio.to_thread(wait_gone, entry["pid"], 5.0) < 5.0
+            assert await asyncio.to_thread(wait_gone, entry.pid, 5.0) < 5.0
             assert await PressureDriver().check_reverted(child.record, host_ctx()) is None
         finally:
             child.kill()
@@ -269,7 +272,7 @@ class TestHostPressure:
     async def test_revert_of_a_half_applied_fault_finds_burners_by_marker(self) -> None:
         """A burner whose PID never reached the record (apply failed half-way) is found by its marker and killed."""
         record = PressureDriver().prepare(CpuPressureFault(kind="cpu_pressure", target="host"), host_ctx(), "half")
-        argv = burner_argv(sys.executable, "cpu", 0, 60.0, -1, record["marker"])
+        argv = burner_argv(sys.executable, "cpu", 0, 60.0, -1, record.marker)
         stray = await asyncio.to_thread(subprocess.Popen, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             assert stray.stdout is not None and stray.stdout.readline() == b"ready\n"
@@ -302,8 +305,8 @@ class TestHostPressure:
     def test_burner_dies_with_a_killed_chaoslab(self) -> None:
         """When the chaoslab process that started a burner is SIGKILLed, the burner exits by itself."""
         record = run_child_and_kill("host", "")
-        (entry,) = record["processes"]
-        assert wait_gone(entry["pid"], 5.0) < 5.0
+        (entry,) = record.processes
+        assert wait_gone(entry.pid, 5.0) < 5.0
 
 
 @pytest.mark.integration
@@ -317,11 +320,11 @@ class TestContainerPressure:
         driver, ctx = PressureDriver(docker_client), container_ctx(container)
         fault = CpuPressureFault(kind="cpu_pressure", target="web", cores=1, duration=30.0)
         record = driver.prepare(fault, ctx, "cpu")
-        assert (record["where"], record["container_id"]) == ("container", container.id)
+        assert (record.where, record.container_id) == ("container", container.id)
         record = await driver.apply(fault, ctx, record)
         try:
-            (entry,) = record["processes"]
-            host_pid = entry["host_pid"]
+            (entry,) = record.processes
+            host_pid = entry.host_pid
             assert host_pid in [int(row[1]) for row in container.top()["Processes"]]
             await asyncio.to_thread(assert_burning, [host_pid])
             assert await driver.check_reverted(record, ctx) == (
@@ -341,7 +344,7 @@ class TestContainerPressure:
         fault = MemoryPressureFault.model_validate({"kind": "memory_pressure", "target": "web", "size": "32MiB"})
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "mem"))
         try:
-            host_pid = record["processes"][0]["host_pid"]
+            host_pid = record.processes[0].host_pid
             assert psutil.Process(host_pid).memory_info().rss >= 32 * MIB
         finally:
             await driver.revert(record, ctx)
@@ -352,7 +355,7 @@ class TestContainerPressure:
         container = http_container(free_port())
         child = await asyncio.to_thread(ChaoslabChild, "web", container.name)
         try:
-            host_pid = child.record["processes"][0]["host_pid"]
+            host_pid = child.record.processes[0].host_pid
             assert not gone(host_pid)
             driver, ctx = PressureDriver(docker_client), container_ctx(container)
             await driver.revert(child.record, ctx)
@@ -379,5 +382,5 @@ class TestContainerPressure:
         """When chaoslab is SIGKILLed, the exec'd burner sees its attach stream close and exits."""
         container = http_container(free_port())
         record = run_child_and_kill("web", container.name)
-        host_pid = record["processes"][0]["host_pid"]
+        host_pid = record.processes[0].host_pid
         assert wait_gone(host_pid, 5.0) < 5.0

@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from chaoslab.errors import FaultError, RevertError, SafetyError
-from chaoslab.faults import FaultContext, driver_for
-from chaoslab.faults.process import ProcessDriver
+from chaoslab.faults import FaultContext
+from chaoslab.faults.process import ProcessDriver, ProcessRecord
 from chaoslab.model.faults import ProcessFreezeFault, ProcessKillFault, ProcessRestartFault
 from chaoslab.model.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
 from tests.conftest import free_port
@@ -94,11 +94,11 @@ class TestProcessFreeze:
     async def test_freeze_stops_answers_and_revert_resumes_them(self, services: LocalServices) -> None:
         """While frozen the server answers nothing; after revert it answers and the check passes."""
         ctx = FaultContext(topology=topology(), run_id="r1", services=services)
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessFreezeFault(kind="process_freeze", target="web")
         record = driver.prepare(fault, ctx, "freeze")
         pid = services.pids("web")[0]
-        assert record["processes"][0]["pid"] == pid
+        assert record.processes[0].pid == pid
         record = await driver.apply(fault, ctx, record)
         assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
         assert not await answers(services.ports["web"])
@@ -116,16 +116,17 @@ class TestProcessFreeze:
         script = textwrap.dedent(
             f"""
             import asyncio, json, time
-            from chaoslab.faults import FaultContext, driver_for
+            from chaoslab.faults import FaultContext
+            from chaoslab.faults.process import ProcessDriver
             from chaoslab.model.faults import ProcessFreezeFault
             from chaoslab.model.topology import LaunchSpec, ProcessMatch, ServiceSpec, TopologySpec
             match = ProcessMatch(pidfile={str(tmp_path / "pid")!r})
             topo = TopologySpec(name="t", services={{"web": ServiceSpec(process=match)}})
             ctx = FaultContext(topology=topo, run_id="r2")
             fault = ProcessFreezeFault(kind="process_freeze", target="web")
-            driver = driver_for("process")
+            driver = ProcessDriver()
             record = driver.prepare(fault, ctx, "f")
-            open({str(record_file)!r}, "w").write(json.dumps(record))
+            open({str(record_file)!r}, "w").write(json.dumps(record.to_json()))
             asyncio.run(driver.apply(fault, ctx, record))
             print("applied", flush=True)
             time.sleep(60)
@@ -142,9 +143,9 @@ class TestProcessFreeze:
             if harness.stdout is not None:
                 harness.stdout.close()
         assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
-        record = json.loads(record_file.read_text())
+        record = ProcessRecord.from_json(json.loads(record_file.read_text()))
         ctx = FaultContext(topology=topology(), run_id="r2")
-        driver = driver_for("process")
+        driver = ProcessDriver()
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
         assert await answers(services.ports["web"])
@@ -155,15 +156,17 @@ class TestProcessFreeze:
         os.kill(pid, signal.SIGSTOP)
         assert await eventually(lambda: asyncio.sleep(0, psutil.Process(pid).status() == psutil.STATUS_STOPPED))
         real = psutil.Process(pid).create_time()
-        record = {
-            "kind": "process_freeze",
-            "service": "web",
-            "key": "k",
-            "processes": [{"pid": pid, "create_time": real - 100.0}],
-            "signal": "SIGSTOP",
-        }
+        record = ProcessRecord.from_json(
+            {
+                "kind": "process_freeze",
+                "service": "web",
+                "key": "k",
+                "processes": [{"pid": pid, "create_time": real - 100.0}],
+                "signal": "SIGSTOP",
+            }
+        )
         ctx = FaultContext(topology=topology(), run_id="r3", services=services)
-        await driver_for("process").revert(record, ctx)
+        await ProcessDriver().revert(record, ctx)
         assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
         os.kill(pid, signal.SIGCONT)
 
@@ -183,10 +186,10 @@ class TestProcessFreeze:
             (tmp_path / "pid").write_text(str(parent.pid))
             topo = topology(web=ServiceSpec(process=ProcessMatch(pidfile=str(tmp_path / "pid"))))
             ctx = FaultContext(topology=topo, run_id="r4")
-            driver = driver_for("process")
+            driver = ProcessDriver()
             fault = ProcessFreezeFault(kind="process_freeze", target="web")
             record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "f"))
-            assert sorted(record["signalled"]) == sorted([parent.pid, child[0].pid])
+            assert sorted(record.signalled) == sorted([parent.pid, child[0].pid])
             assert child[0].status() == psutil.STATUS_STOPPED
             await driver.revert(record, ctx)
             assert child[0].status() != psutil.STATUS_STOPPED
@@ -204,11 +207,11 @@ class TestProcessKill:
     async def test_kill_then_revert_starts_it_again(self, services: LocalServices) -> None:
         """SIGKILL leaves the service down until revert, which starts a new process that answers."""
         ctx = FaultContext(topology=topology(), run_id="k1", services=services)
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessKillFault(kind="process_kill", target="web")
         old = services.pids("web")[0]
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
-        assert record["signal"] == "SIGKILL"
+        assert record.signal == "SIGKILL"
         assert await eventually(lambda: asyncio.sleep(0, not accepts(services.ports["web"])))
         assert await driver.check_reverted(record, ctx) == "service 'web' is not running"
         await driver.revert(record, ctx)
@@ -220,11 +223,11 @@ class TestProcessKill:
     async def test_restart_after_brings_it_back_before_revert(self, services: LocalServices) -> None:
         """With restart_after the service runs again without any revert."""
         ctx = FaultContext(topology=topology(), run_id="k2", services=services)
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessKillFault(kind="process_kill", target="web", signal="TERM", restart_after="200ms")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
-        assert record["signal"] == "SIGTERM"
-        assert record["restart_after_s"] == 0.2
+        assert record.signal == "SIGTERM"
+        assert record.restart_after_s == 0.2
         assert await eventually(lambda: asyncio.sleep(0, services.starts["web"] == 2))
         assert await answers(services.ports["web"])
         await driver.revert(record, ctx)
@@ -235,10 +238,10 @@ class TestProcessKill:
         services.supervised = True
         await services.watch()
         ctx = FaultContext(topology=topology(), run_id="k3", services=services)
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessKillFault(kind="process_kill", target="web")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
-        assert record["supervised"] is True
+        assert record.supervised is True
         assert await eventually(lambda: asyncio.sleep(0, services.starts["web"] == 2))
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None
@@ -249,13 +252,13 @@ class TestProcessKill:
         launch = LaunchSpec(kind="process", command=tuple(http_server_command(services.ports["web"])))
         topo = topology(web=ServiceSpec(launch=launch))
         ctx = FaultContext(topology=topo, run_id="k5", services=services)
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessKillFault(kind="process_kill", target="web")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
-        assert record["launched"] is True
+        assert record.launched is True
         rollback_ctx = FaultContext(topology=topo, run_id="k5")
-        await driver_for("process").revert(record, rollback_ctx)
-        assert await driver_for("process").check_reverted(record, rollback_ctx) is None
+        await ProcessDriver().revert(record, rollback_ctx)
+        assert await ProcessDriver().check_reverted(record, rollback_ctx) is None
         assert await eventually(lambda: asyncio.sleep(0, services.pids("web") == []))
         assert services.starts["web"] == 1
 
@@ -269,7 +272,7 @@ class TestProcessKill:
         driver = ProcessDriver(external_restart_wait_s=0.3)
         fault = ProcessKillFault(kind="process_kill", target="web")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
-        assert record["signalled"] == [proc.pid]
+        assert record.signalled == (proc.pid,)
         proc.wait(5)
         with pytest.raises(RevertError, match="cannot start it"):
             await driver.revert(record, ctx)
@@ -281,7 +284,7 @@ class TestProcessRestart:
     async def test_restart_gives_a_new_process(self, services: LocalServices) -> None:
         """After the fault the service runs under a new PID and answers."""
         ctx = FaultContext(topology=topology(), run_id="p1", services=services)
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessRestartFault(kind="process_restart", target="web")
         old = services.pids("web")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "restart"))
@@ -296,7 +299,7 @@ class TestProcessRestart:
         proc, _port = external
         topo = topology(web=ServiceSpec(process=ProcessMatch(cmdline=tuple(proc.args))))  # type: ignore[arg-type]
         ctx = FaultContext(topology=topo, run_id="p2")
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessRestartFault(kind="process_restart", target="web")
         with pytest.raises(FaultError, match="needs chaoslab's launcher"):
             await driver.apply(fault, ctx, driver.prepare(fault, ctx, "restart"))
@@ -311,11 +314,11 @@ class TestProcessResolution:
     ) -> None:
         """The full command line matches; the same command with another port matches nothing."""
         proc, port = external
-        driver = driver_for("process")
+        driver = ProcessDriver()
         fault = ProcessFreezeFault(kind="process_freeze", target="web")
         exact = topology(web=ServiceSpec(process=ProcessMatch(cmdline=tuple(proc.args))))  # type: ignore[arg-type]
         record = driver.prepare(fault, FaultContext(topology=exact, run_id="x"), "f")
-        assert [p["pid"] for p in record["processes"]] == [proc.pid]
+        assert [p.pid for p in record.processes] == [proc.pid]
         near = topology(web=ServiceSpec(process=ProcessMatch(cmdline=tuple(http_server_command(port + 1)))))
         with pytest.raises(FaultError, match="no running process"):
             driver.prepare(fault, FaultContext(topology=near, run_id="x"), "f")
@@ -324,13 +327,13 @@ class TestProcessResolution:
         """A target the topology does not name is refused before anything happens."""
         fault = ProcessFreezeFault(kind="process_freeze", target="db")
         with pytest.raises(SafetyError, match="service 'db' is not in topology 't'"):
-            driver_for("process").prepare(fault, FaultContext(topology=topology(), run_id="x"), "f")
+            ProcessDriver().prepare(fault, FaultContext(topology=topology(), run_id="x"), "f")
 
     def test_service_without_launcher_or_match_is_refused(self) -> None:
         """A service with neither a launcher nor a process match cannot be resolved to PIDs."""
         fault = ProcessKillFault(kind="process_kill", target="web")
         with pytest.raises(FaultError, match="no 'process' match"):
-            driver_for("process").prepare(fault, FaultContext(topology=topology(), run_id="x"), "f")
+            ProcessDriver().prepare(fault, FaultContext(topology=topology(), run_id="x"), "f")
 
     def test_bad_signal_is_a_one_line_validation_error(self) -> None:
         """An unknown signal name is rejected by the spec model with a message naming it."""

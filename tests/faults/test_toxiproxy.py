@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from chaoslab.errors import FaultError, SafetyError
-from chaoslab.faults import FaultContext, driver_for
-from chaoslab.faults.toxiproxy import toxics_for
+from chaoslab.faults import FaultContext
+from chaoslab.faults.toxiproxy import ToxiproxyDriver, ToxiproxyRecord, toxics_for
 from chaoslab.faults.toxiproxy_client import ToxicInfo, ToxiproxyClient, ToxiproxyUnavailable
 from chaoslab.model.faults import (
     FAULT_MODELS,
@@ -95,9 +95,9 @@ async def round_trip_s(port: int, payload: bytes = b"ping", timeout_s: float = 5
         writer.close()
 
 
-async def apply(fault: object, ctx: FaultContext, label: str = "f") -> dict[str, Any]:
-    """prepare + apply through the driver registry."""
-    driver = driver_for("toxiproxy")
+async def apply(fault: object, ctx: FaultContext, label: str = "f") -> ToxiproxyRecord:
+    """prepare + apply through the driver."""
+    driver = ToxiproxyDriver()
     return await driver.apply(fault, ctx, driver.prepare(fault, ctx, label))  # type: ignore[arg-type]
 
 
@@ -145,7 +145,7 @@ class TestEveryToxicKind:
                 attributes=fault.toxic_attributes(),
             )
         ]
-        driver = driver_for("toxiproxy")
+        driver = ToxiproxyDriver()
         await driver.revert(record, bench.ctx)
         assert await bench.client.toxics(LINK) == []
         assert await driver.check_reverted(record, bench.ctx) is None
@@ -160,16 +160,16 @@ class TestToxicEffects:
         fault = LatencyFault(kind="latency", target=LINK, latency="200ms")
         record = await apply(fault, bench.ctx)
         assert await round_trip_s(bench.listen_port) >= 0.2
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
         assert await round_trip_s(bench.listen_port) < 0.1
 
     async def test_both_streams_add_latency_twice(self, bench: Bench) -> None:
         """100 ms each way is ≥ 200 ms per round trip; the two toxics are named per stream."""
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms", stream="both")
         record = await apply(fault, bench.ctx, "both")
-        assert record["added"] == ["chaoslab-t1-both-upstream", "chaoslab-t1-both-downstream"]
+        assert record.added == ("chaoslab-t1-both-upstream", "chaoslab-t1-both-downstream")
         assert await round_trip_s(bench.listen_port) >= 0.2
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
         assert await bench.client.toxics(LINK) == []
 
     async def test_reset_peer_resets_the_connection(self, bench: Bench) -> None:
@@ -183,7 +183,7 @@ class TestToxicEffects:
                 await asyncio.wait_for(reader.readexactly(4), 2.0)
         finally:
             writer.close()
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
         assert await round_trip_s(bench.listen_port) < 0.1
 
     async def test_timeout_zero_holds_data(self, bench: Bench) -> None:
@@ -192,7 +192,7 @@ class TestToxicEffects:
         record = await apply(fault, bench.ctx)
         with pytest.raises(TimeoutError):
             await round_trip_s(bench.listen_port, timeout_s=0.3)
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
         assert await round_trip_s(bench.listen_port) < 0.1
 
     async def test_limit_data_closes_after_the_limit(self, bench: Bench) -> None:
@@ -207,14 +207,14 @@ class TestToxicEffects:
         finally:
             writer.close()
         assert (len(received), rest) == (10, b"")
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
 
     async def test_bandwidth_slows_a_transfer(self, bench: Bench) -> None:
         """At 20 KB/s downstream, 10 KB takes ≥ 0.4 s to come back; after revert it is quick."""
         fault = FAULT_MODELS["bandwidth"].model_validate({"kind": "bandwidth", "target": LINK, "rate": "20KB"})
         record = await apply(fault, bench.ctx)
         assert await round_trip_s(bench.listen_port, b"x" * 10_000) >= 0.4
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
         assert await round_trip_s(bench.listen_port, b"x" * 10_000) < 0.2
 
 
@@ -238,7 +238,7 @@ class TestOfficialClient:
         await asyncio.to_thread(official, "add")
         record = await apply(LatencyFault(kind="latency", target=LINK, latency="100ms"), bench.ctx)
         assert await asyncio.to_thread(official, "list") == ["by-hand", "chaoslab-t1-f-downstream"]
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
         assert await asyncio.to_thread(official, "list") == ["by-hand"]
 
 
@@ -250,7 +250,7 @@ class TestRevertSafety:
         await bench.client.add_toxic(LINK, ToxicInfo("latency_downstream", "latency", attributes={"latency": 5}))
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms")
         record = await apply(fault, bench.ctx)
-        await driver_for("toxiproxy").revert(record, bench.ctx)
+        await ToxiproxyDriver().revert(record, bench.ctx)
         assert [t.name for t in await bench.client.toxics(LINK)] == ["latency_downstream"]
 
     async def test_revert_twice_and_after_manual_removal(self, bench: Bench) -> None:
@@ -258,7 +258,7 @@ class TestRevertSafety:
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms")
         record = await apply(fault, bench.ctx)
         assert await bench.client.delete_toxic(LINK, "chaoslab-t1-f-downstream") is True
-        driver = driver_for("toxiproxy")
+        driver = ToxiproxyDriver()
         await driver.revert(record, bench.ctx)
         await driver.revert(record, bench.ctx)
         assert await driver.check_reverted(record, bench.ctx) is None
@@ -268,7 +268,7 @@ class TestRevertSafety:
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms")
         record = await apply(fault, bench.ctx)
         await bench.server.stop()  # type: ignore[attr-defined]
-        driver = driver_for("toxiproxy")
+        driver = ToxiproxyDriver()
         await driver.revert(record, bench.ctx)
         assert await driver.check_reverted(record, bench.ctx) is None
         with pytest.raises(ToxiproxyUnavailable):
@@ -278,7 +278,7 @@ class TestRevertSafety:
         """Before revert the check names the toxic still on the proxy."""
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms")
         record = await apply(fault, bench.ctx)
-        driver = driver_for("toxiproxy")
+        driver = ToxiproxyDriver()
         assert await driver.check_reverted(record, bench.ctx) == (
             f"toxic(s) chaoslab-t1-f-downstream still on proxy {LINK!r}"
         )
@@ -287,7 +287,7 @@ class TestRevertSafety:
     async def test_apply_failing_half_way_is_undone_by_revert(self, bench: Bench) -> None:
         """stream both where the downstream name is taken: apply fails after the upstream toxic; revert removes it."""
         await bench.client.add_toxic(LINK, ToxicInfo("chaoslab-t1-half-downstream", "latency"))
-        driver = driver_for("toxiproxy")
+        driver = ToxiproxyDriver()
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms", stream="both")
         record = driver.prepare(fault, bench.ctx, "half")
         with pytest.raises(FaultError, match="could not add toxic: toxic already exists"):
@@ -302,7 +302,7 @@ class TestRevertSafety:
     async def test_missing_proxy_fails_apply_and_revert_is_fine(self, bench: Bench) -> None:
         """A link whose proxy the server does not have: apply raises FaultError; revert succeeds."""
         ctx = make_ctx(bench.url, "127.0.0.1:1", "127.0.0.1:2", proxy="nope")
-        driver = driver_for("toxiproxy")
+        driver = ToxiproxyDriver()
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms")
         record = driver.prepare(fault, ctx, "f")
         with pytest.raises(FaultError, match="has no proxy named 'nope'"):
@@ -313,14 +313,14 @@ class TestRevertSafety:
         """A link the topology does not name is refused at prepare."""
         fault = LatencyFault(kind="latency", target="api->nowhere", latency="100ms")
         with pytest.raises(SafetyError, match="link 'api->nowhere' is not in topology 't'"):
-            driver_for("toxiproxy").prepare(fault, bench.ctx, "f")
+            ToxiproxyDriver().prepare(fault, bench.ctx, "f")
 
     def test_no_toxiproxy_url_is_refused(self) -> None:
         """Without a Toxiproxy URL there is nothing to talk to; prepare says so."""
         ctx = make_ctx("", "127.0.0.1:1", "127.0.0.1:2")
         fault = LatencyFault(kind="latency", target=LINK, latency="100ms")
         with pytest.raises(FaultError, match="no Toxiproxy URL"):
-            driver_for("toxiproxy").prepare(fault, ctx, "f")
+            ToxiproxyDriver().prepare(fault, ctx, "f")
 
 
 class TestTwoServers:
@@ -351,10 +351,10 @@ class TestLinkDown:
         """While down nothing accepts on the listen port; after revert the echo works again."""
         fault = LinkDownFault(kind="link_down", target=LINK)
         record = await apply(fault, bench.ctx)
-        assert record["was_enabled"] is True
+        assert record.was_enabled is True
         with pytest.raises(OSError):
             await round_trip_s(bench.listen_port)
-        driver = driver_for("toxiproxy")
+        driver = ToxiproxyDriver()
         assert await driver.check_reverted(record, bench.ctx) == f"proxy {LINK!r} is still disabled"
         await driver.revert(record, bench.ctx)
         await driver.revert(record, bench.ctx)
@@ -367,8 +367,8 @@ class TestLinkDown:
         await bench.client.set_enabled(LINK, False)
         fault = LinkDownFault(kind="link_down", target=LINK)
         record = await apply(fault, bench.ctx)
-        assert record["was_enabled"] is False
-        driver = driver_for("toxiproxy")
+        assert record.was_enabled is False
+        driver = ToxiproxyDriver()
         await driver.revert(record, bench.ctx)
         assert (await bench.client.get_proxy(LINK)).enabled is False
         assert await driver.check_reverted(record, bench.ctx) is None

@@ -63,7 +63,7 @@ class TestLauncher:
         """A killed on-failure service is restarted and healthy again; stop_all ends it by PID."""
         port = free_port()
         topo = topology({"target": target_service(port, tmp_path / "c.json", restart="on-failure")})
-        ledger = Ledger.create("run1", {}, base=tmp_path / "state")
+        ledger = Ledger.create("run1", base=tmp_path / "state")
         events: list[str] = []
         launcher = Launcher(
             topo,
@@ -94,7 +94,7 @@ class TestLauncher:
         assert not psutil.pid_exists(new_pid) or psutil.Process(new_pid).status() == psutil.STATUS_ZOMBIE
         state = read_ledger(ledger.path)
         assert state.live_processes() == []
-        assert {p["pid"] for p in state.processes.values()} >= {pid, new_pid}
+        assert {p.pid for p in state.processes.values()} >= {pid, new_pid}
 
     async def test_a_service_that_dies_at_start_is_reported(self, tmp_path: Path) -> None:
         """A process that exits during start-up fails the launch with its log's last lines."""

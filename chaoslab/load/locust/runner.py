@@ -47,6 +47,7 @@ from chaoslab.load.recorder import Recorder
 from chaoslab.log import get_logger
 from chaoslab.model.experiment import LoadSpec, LocustSpec, RequestSpec
 from chaoslab.model.loading import resolve_runtime_refs
+from chaoslab.system.entries import ProcessEntry, ProcessStatus
 from chaoslab.system.processes import LedgerWriter, free_port, process_identity
 from chaoslab.timeline import GeneratorWindow, SignalKind
 
@@ -275,14 +276,13 @@ class LocustLoadGenerator:
         self.processes.append(swarm)
         if self.ledger is not None:
             self.ledger.append(
-                {
-                    "type": "process",
-                    "service": f"locust-{role}",
-                    "pid": proc.pid,
-                    "create_time": created,
-                    "argv": argv,
-                    "state": "started",
-                }
+                ProcessEntry(
+                    pid=proc.pid,
+                    state=ProcessStatus.STARTED,
+                    service=f"locust-{role}",
+                    create_time=created,
+                    argv=tuple(argv),
+                )
             )
         log.info("started", role=role, pid=proc.pid)
         return swarm
@@ -391,7 +391,7 @@ class LocustLoadGenerator:
             swarm.returncode = swarm.proc.returncode
             if self.ledger is not None and swarm.proc.returncode is not None:
                 self.ledger.append(
-                    {"type": "process", "pid": swarm.proc.pid, "state": "stopped", "exit_code": swarm.proc.returncode}
+                    ProcessEntry(pid=swarm.proc.pid, state=ProcessStatus.STOPPED, exit_code=swarm.proc.returncode)
                 )
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -66,7 +66,7 @@ class TestTwoLocalWorkers:
         )
         clock = RunClock()
         recorder = Recorder(WINDOW_S, clock)
-        ledger = Ledger.create("locust-1", {}, base=tmp_path)
+        ledger = Ledger.create("locust-1", base=tmp_path)
         gen = LocustLoadGenerator(load, {}, recorder, clock, ledger=ledger)
         task = asyncio.create_task(gen.run(0.0, 90.0))
         try:
@@ -265,7 +265,7 @@ class TestStopping:
                         "locust": {{"workers": 2, "users": 3}},
                     }})
                     clock = RunClock()
-                    ledger = Ledger.create("killed-1", {{}}, base=Path("{state}"))
+                    ledger = Ledger.create("killed-1", base=Path("{state}"))
                     gen = LocustLoadGenerator(spec, {{}}, Recorder(0.5, clock), clock, ledger=ledger)
                     task = asyncio.create_task(gen.run(0.0, 100.0))
                     await gen.started.wait()
