@@ -279,6 +279,7 @@ class ChaosRunner:
 
     def load(self, experiment: str | Path | Experiment, overrides: Mapping[str, Any] | None, quick: bool) -> Experiment:
         """Load (or reload with overrides) the experiment."""
+        from chaoslab.faults.registry import builtin_registry
         from chaoslab.model.loading import Experiment, load_experiment
 
         if isinstance(experiment, Experiment):
@@ -287,7 +288,9 @@ class ChaosRunner:
             if experiment.path is None:
                 raise ValueError("chaoslab_run: overrides or quick need an experiment loaded from a file")
             experiment = experiment.path
-        return load_experiment(experiment, overrides=dict(overrides or {}), quick=quick)
+        return load_experiment(
+            experiment, overrides=dict(overrides or {}), quick=quick, fault_models=builtin_registry().models()
+        )
 
     def __call__(
         self,

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from chaoslab.commands.spec import quick_option, set_option
+from chaoslab.faults.registry import builtin_registry
 from chaoslab.model.loading import load_experiment, parse_overrides
 from chaoslab.plan import build_plan, render_plan
 from chaoslab.run.safety import check_network_safety
@@ -47,7 +48,8 @@ def run_command(
     seed: int | None,
 ) -> None:
     """Run an EXPERIMENT (a name from experiments/ or a path) and exit with its verdict's code."""
-    exp = load_experiment(experiment, overrides=parse_overrides(overrides), quick=quick)
+    models = builtin_registry().models()
+    exp = load_experiment(experiment, overrides=parse_overrides(overrides), quick=quick, fault_models=models)
     plan = build_plan(exp)
     check_network_safety(exp)
     if dry_run:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from chaoslab.errors import ExitCode, SpecError
+from chaoslab.faults.registry import builtin_registry
 from chaoslab.log import get_logger
 from chaoslab.model.loading import (
     CatalogueEntry,
@@ -128,9 +129,12 @@ def _validate_one(path: str, values: dict[str, object], quick: bool) -> str:
 
 def _load_checked(path: str, values: dict[str, object], quick: bool) -> Experiment:
     """Load one experiment; its quick form is checked too, so CI does not find a broken patch first."""
-    exp = load_experiment(Path(path) if Path(path).is_file() else path, overrides=values, quick=quick)
+    models = builtin_registry().models()
+    exp = load_experiment(
+        Path(path) if Path(path).is_file() else path, overrides=values, quick=quick, fault_models=models
+    )
     if exp.spec.quick is not None and not quick:
-        load_experiment(exp.path or path, overrides=values, quick=True)
+        load_experiment(exp.path or path, overrides=values, quick=True, fault_models=models)
     return exp
 
 
@@ -140,7 +144,8 @@ def _load_checked(path: str, values: dict[str, object], quick: bool) -> Experime
 @quick_option
 def plan_command(experiment: str, overrides: tuple[str, ...], quick: bool) -> None:
     """Print the plan: phases with offsets, load, every fault and its undo, targets. Touches nothing."""
-    exp = load_experiment(experiment, overrides=parse_overrides(overrides), quick=quick)
+    models = builtin_registry().models()
+    exp = load_experiment(experiment, overrides=parse_overrides(overrides), quick=quick, fault_models=models)
     click.echo(render_plan(build_plan(exp)))
 
 
@@ -149,7 +154,7 @@ def plan_command(experiment: str, overrides: tuple[str, ...], quick: bool) -> No
 @click.option("--topology", "of_topology", is_flag=True, help="The topology format instead of the experiment's.")
 def schema_command(output: str | None, of_topology: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of the experiment format, for editors."""
-    schema = topology_json_schema() if of_topology else experiment_json_schema()
+    schema = topology_json_schema() if of_topology else experiment_json_schema(builtin_registry().models())
     text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False)
     if not output:
         click.echo(text)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from chaoslab.catalogue import catalogue_dir
 from chaoslab.errors import SpecError
+from chaoslab.faults.registry import builtin_registry
 from chaoslab.model.loading import (
     Experiment,
     find_experiment,
@@ -91,7 +92,11 @@ def load_steps(plan: GameDayPlan, plan_path: Path, *, quick: bool | None = None)
             path = ref if isinstance(ref, Path) else find_experiment(ref)
             if isinstance(ref, Path) and not path.is_file():
                 raise SpecError(f"file not found: {ref}")
-            experiments.append(load_experiment(path, overrides=step.overrides, quick=step_quick))
+            experiments.append(
+                load_experiment(
+                    path, overrides=step.overrides, quick=step_quick, fault_models=builtin_registry().models()
+                )
+            )
         except SpecError as exc:
             raise SpecError(f"experiments.{i} ({step.experiment}): {exc.one_line()}", file=str(plan_path)) from None
     return experiments

@@ -17,11 +17,14 @@ Experiments are YAML files in ``experiments/``. A minimal one::
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
-from chaoslab.model.faults import FaultSpec
+from chaoslab.model.faults import BUILTIN_FAULT_MODELS, FaultBase, FaultSpec, kind_of
 from chaoslab.model.topology import ParamValue
 from chaoslab.model.types import FROZEN, Duration, JsonValue, OptionalDuration, Percent, Rate
 from chaoslab.units import format_duration
@@ -300,3 +303,32 @@ class ExperimentSpec(BaseModel):
         for request in self.load.mix:
             seen.setdefault(request.signal_name, None)
         return tuple(seen)
+
+
+def experiment_model(fault_models: Sequence[type[FaultBase]] | None = None) -> type[ExperimentSpec]:
+    """The experiment model whose ``faults`` accept exactly ``fault_models`` (each chosen by its ``kind``).
+
+    The fault registry (:mod:`chaoslab.faults.registry`) hands its models here, so that a fault
+    family it knows — built in or a plugin's — is validated with the same one-line messages. The
+    built-in models give :class:`ExperimentSpec` itself.
+    """
+    models = tuple(fault_models) if fault_models is not None else BUILTIN_FAULT_MODELS
+    if set(models) == set(BUILTIN_FAULT_MODELS):
+        return ExperimentSpec
+    return _experiment_model(tuple(sorted(set(models), key=kind_of)))
+
+
+@functools.cache
+def _experiment_model(models: tuple[type[FaultBase], ...]) -> type[ExperimentSpec]:
+    if not models:
+        raise ValueError("an experiment model needs at least one fault model")
+    union: Any = models[0] if len(models) == 1 else functools.reduce(operator.or_, models)
+    fault_spec = Annotated[union, Field(discriminator="kind")]
+    model: type[ExperimentSpec] = create_model(
+        "ExperimentSpec",
+        __base__=ExperimentSpec,
+        __module__=__name__,
+        __doc__=ExperimentSpec.__doc__,
+        faults=(tuple[fault_spec, ...], Field(min_length=1)),
+    )
+    return model

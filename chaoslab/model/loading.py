@@ -28,8 +28,8 @@ from pydantic import BaseModel, ValidationError
 
 from chaoslab.catalogue import builtin_experiments_dir, builtin_topologies_dir
 from chaoslab.errors import SpecError
-from chaoslab.model.experiment import ExperimentSpec
-from chaoslab.model.faults import DiskFillFault
+from chaoslab.model.experiment import ExperimentSpec, experiment_model
+from chaoslab.model.faults import DiskFillFault, FaultBase
 from chaoslab.model.messages import Provenance, describe_value, did_you_mean, dotted, to_spec_error
 from chaoslab.model.topology import ParamValue, TopologySpec
 from chaoslab.model.yamlsource import Path_, SourceDoc, parse_yaml
@@ -225,11 +225,15 @@ def load_experiment(
     *,
     overrides: Mapping[str, Any] | None = None,
     quick: bool = False,
+    fault_models: Sequence[type[FaultBase]] | None = None,
 ) -> Experiment:
-    """Load, substitute, validate and cross-check an experiment and its topology."""
+    """Load, substitute, validate and cross-check an experiment and its topology.
+
+    ``fault_models`` are the fault kinds accepted (the fault registry's; default: the built-in ones).
+    """
     path = name_or_path if isinstance(name_or_path, Path) else find_experiment(name_or_path)
     doc = read_document(path)
-    return experiment_from_document(doc, path=path, overrides=overrides or {}, quick=quick)
+    return experiment_from_document(doc, path=path, overrides=overrides or {}, quick=quick, fault_models=fault_models)
 
 
 def experiment_from_document(
@@ -238,6 +242,7 @@ def experiment_from_document(
     path: Path | None,
     overrides: Mapping[str, Any],
     quick: bool = False,
+    fault_models: Sequence[type[FaultBase]] | None = None,
 ) -> Experiment:
     """Build an Experiment from an already parsed document (see :func:`load_experiment`)."""
     where = str(path) if path is not None else "<experiment>"
@@ -311,7 +316,7 @@ def experiment_from_document(
     provenance = Provenance(
         set_paths=set_paths, params=origins, set_params=set_params, quick_paths=frozenset(quick_paths)
     )
-    spec = validate_model(ExperimentSpec, data, file=where, doc=doc, provenance=provenance)
+    spec = validate_model(experiment_model(fault_models), data, file=where, doc=doc, provenance=provenance)
     _cross_check(spec, topology, where, doc)
     _check_refs(data, topology, where, doc, ("parameters", "description"))
     _check_refs(topo_data, topology, str(topo_path), topo_doc, ("parameters", "description"))

@@ -11,9 +11,11 @@ describes the file as written, before parameters are substituted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from chaoslab.model.experiment import ExperimentSpec
+from chaoslab.model.experiment import experiment_model
+from chaoslab.model.faults import FaultBase
 from chaoslab.model.topology import TopologySpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -32,10 +34,10 @@ _CHILD_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _CHILD_ONE = ("items", "additionalProperties", "not")
 
 
-def experiment_json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of an experiment file."""
+def experiment_json_schema(fault_models: Sequence[type[FaultBase]] | None = None) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an experiment file whose faults are ``fault_models`` (the registry's)."""
     return _finish(
-        ExperimentSpec.model_json_schema(by_alias=True, mode="validation"),
+        experiment_model(fault_models).model_json_schema(by_alias=True, mode="validation"),
         "chaoslab experiment",
         "A chaoslab experiment: steady load, a baseline, faults, and how recovery is judged. "
         "See docs/experiment-format.md.",

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import json
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
-from chaoslab.errors import FaultError
+from chaoslab.errors import FaultError, SpecError
 from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
 from chaoslab.faults.disk import DiskFillDriver, DiskFillRecord
 from chaoslab.faults.registry import BUILTIN_FAMILIES, FaultRegistry, LedgerRecordError, builtin_registry
 from chaoslab.faults.toxiproxy import ToxiproxyDriver, ToxiproxyRecord
 from chaoslab.model.faults import BUILTIN_FAULT_MODELS, FAULT_MODELS, FaultBase, LatencyFault
+from chaoslab.model.loading import Experiment, load_experiment
+from chaoslab.model.schema import experiment_json_schema
 
 
 class TestBuiltinRegistry:
@@ -137,6 +141,62 @@ class TestFamiliesFromElsewhere:
         )
         with pytest.raises(TypeError, match="Vague must declare its kind as `kind: Literal"):
             FaultRegistry([vague])
+
+
+class TestValidationAndSchema:
+    """Validation and ``chaoslab schema`` accept the fault models the registry hands them."""
+
+    EXPERIMENT = """
+name: noted
+topology: {topology}
+load:
+  rate: 10/s
+  mix:
+    - {{name: a, url: "http://127.0.0.1:9/a"}}
+faults:
+  - kind: {kind}
+    target: api
+"""
+
+    def registry(self) -> FaultRegistry:
+        """The built-in families and the note family."""
+        family: FaultFamily[_NoteFault, _NoteRecord] = FaultFamily(
+            name="note", models=(_NoteFault,), driver=_NoteDriver, record=_NoteRecord
+        )
+        return FaultRegistry([*BUILTIN_FAMILIES, family])
+
+    def load(self, tmp_path: Path, kind: str, registry: FaultRegistry | None) -> Experiment:
+        """An experiment with one fault of ``kind`` on a one-service topology."""
+        (tmp_path / "topology.yaml").write_text("name: t\nservices:\n  api: {url: 'http://127.0.0.1:9'}\n")
+        path = tmp_path / "experiment.yaml"
+        path.write_text(self.EXPERIMENT.format(topology=tmp_path / "topology.yaml", kind=kind))
+        return load_experiment(path, fault_models=registry.models() if registry is not None else None)
+
+    def test_a_registered_family_validates(self, tmp_path: Path) -> None:
+        """A kind the registry knows is validated into its model."""
+        exp = self.load(tmp_path, "note", self.registry())
+        assert isinstance(exp.spec.faults[0], _NoteFault)
+
+    def test_without_it_the_kind_is_unknown_in_one_line(self, tmp_path: Path) -> None:
+        """The built-in models alone refuse it, naming file, line, field and the kinds they know."""
+        with pytest.raises(SpecError) as caught:
+            self.load(tmp_path, "note", None)
+        message = caught.value.one_line()
+        assert "experiment.yaml:9: faults.0.kind: unknown fault kind 'note'" in message
+        assert "note" not in message.split("expected one of:")[-1]
+
+    def test_an_unknown_kind_lists_the_registered_ones(self, tmp_path: Path) -> None:
+        """With the note family registered, the list of kinds in the message includes it."""
+        with pytest.raises(SpecError, match=r"expected one of: .*\bnote\b"):
+            self.load(tmp_path, "nope", self.registry())
+
+    def test_the_schema_has_the_registered_kinds(self) -> None:
+        """``chaoslab schema`` built from the registry offers every kind it knows, and only those."""
+        builtin = experiment_json_schema(builtin_registry().models())
+        assert builtin == experiment_json_schema()
+        with_note = json.dumps(experiment_json_schema(self.registry().models()))
+        assert '"const": "note"' in with_note
+        assert '"const": "note"' not in json.dumps(builtin)
 
 
 class TestDocExamples:
