@@ -47,6 +47,13 @@ class LedgerRecordError(FaultError):
     """A ledger record this chaoslab cannot read back (another version wrote it, or it is damaged)."""
 
 
+class UnknownFaultKind(FaultError, KeyError):
+    """A fault kind no registered family declares (a ``KeyError`` too, as a mapping's missing key is)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass(frozen=True, slots=True)
 class FaultKind:
     """One fault kind: its model and the family (driver, record type) it belongs to."""
@@ -80,7 +87,8 @@ class FaultRegistry(Mapping[str, FaultKind]):
         try:
             return self._kinds[kind]
         except KeyError:
-            raise FaultError(f"no fault driver for kind {kind!r} (known: {', '.join(sorted(self._kinds))})") from None
+            known = ", ".join(sorted(self._kinds))
+            raise UnknownFaultKind(f"no fault driver for kind {kind!r} (known: {known})") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._kinds)

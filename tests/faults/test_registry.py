@@ -51,6 +51,8 @@ class TestBuiltinRegistry:
         """Asking for a kind nobody declares is a FaultError listing what is known."""
         with pytest.raises(FaultError, match=r"no fault driver for kind 'tc_netem' \(known: bandwidth, "):
             builtin_registry().driver("tc_netem")
+        assert "tc_netem" not in builtin_registry()
+        assert builtin_registry().get("tc_netem") is None
 
 
 class TestRecords:
