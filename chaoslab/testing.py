@@ -538,7 +538,7 @@ class FakeFaultDriver(FaultDriver[FaultBase, FakeRecord]):
     It can be told to fail in any step: ``fail`` maps a step to how many times it raises
     (``{FaultStep.REVERT: 1}``: the first revert raises); ``still_broken`` makes ``check_reverted``
     report the fault as still there; ``takes_s`` makes a step last that long on the fake clock.
-    :meth:`registry` puts it in a fault registry for :class:`chaoslab.run.engine.Run`.
+    :meth:`registry` puts it in a fault registry for :class:`chaoslab.run.execution.Run`.
 
     >>> driver = FakeFaultDriver()
     >>> driver.kinds, sorted(driver.registry())

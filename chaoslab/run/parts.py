@@ -1,6 +1,6 @@
 """The collaborators a run is built from, as protocols: the system, the load, the probes, the samplers.
 
-The engine (:class:`chaoslab.run.engine.Run`) takes each as a keyword argument, the way httpx
+The engine (:class:`chaoslab.run.execution.Run`) takes each as a keyword argument, the way httpx
 takes ``transport=``; :mod:`chaoslab.run.wiring` has the real ones and :mod:`chaoslab.testing`
 the fakes. Parts that live only as long as the run are given as factories: the system is made
 from a :class:`RunScope` (the run's id, directory, references, ledger and event sink), and the

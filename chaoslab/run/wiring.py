@@ -1,6 +1,6 @@
 """The real collaborators of a run: chaoslab's launcher, load generators, probes and resource sampler.
 
-:func:`chaoslab.run.engine.run_experiment` wires these into a :class:`~chaoslab.run.engine.Run`;
+:func:`chaoslab.run.engine.run_experiment` wires these into a :class:`~chaoslab.run.execution.Run`;
 a test wires fakes (:mod:`chaoslab.testing`) instead.
 """
 

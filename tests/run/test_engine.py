@@ -23,7 +23,7 @@ from chaoslab.journal import Journal, read_journal
 from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.plan import build_plan
 from chaoslab.report.live_state import LiveState
-from chaoslab.run.engine import Run
+from chaoslab.run.execution import Run
 from chaoslab.run.ledger import FaultStatus, Ledger, read_ledger, runs_dir
 from chaoslab.run.notes import NotesFile, active_run_file, append_note
 from chaoslab.run.observers import ActiveRunMarker, RunInfo, RunObserver
