@@ -161,6 +161,7 @@ class Run:
         self.abort_reason: str | None = None
         self.error: str | None = None
         self.system: SystemUnderTest | None = None
+        self.toxiproxy_url: str | None = None
         self.faults: FaultStack | None = None
         self.run_clock: RunClock | None = None
         self.recorder: Recorder | None = None
@@ -191,7 +192,7 @@ class Run:
         return FaultContext(
             topology=self.plan.experiment.topology,
             run_id=self.run_id,
-            toxiproxy_url=self.refs.get("toxiproxy"),
+            toxiproxy_url=self.toxiproxy_url,
             services=self.system.services if self.system is not None else None,
             refs=self.refs,
             run_dir=str(self.run_dir),
@@ -258,7 +259,7 @@ class Run:
             url = await system.start_proxy()
             if url is not None:
                 self.ledger.append(ToxiproxyEntry(url=url))
-                self.refs["toxiproxy"] = url
+                self.toxiproxy_url = self.refs["toxiproxy"] = url
             await system.start_services()
             await self._timed_phases(system)
         finally:
