@@ -294,7 +294,7 @@ class Run:
             ledger=self.ledger,
             context=self.fault_context,
             now=self.now,
-            on_event=lambda kind, message, data: self.event(kind, message, data),
+            on_event=self.event,
         )
         try:
             # faults come off as the stack is left, before the measurements stop: the recovery is observed
