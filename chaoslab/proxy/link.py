@@ -133,6 +133,9 @@ class Link:
         self._piped_at = 0.0
         self._toxic_acts = False
         self._started = False
+        self.spliced_bytes = 0  # bytes moved socket → socket by splice (part of sent_bytes)
+        self.splice_entries = 0  # times the link entered splice mode
+        self.handed_over_bytes = 0  # bytes read by splice that left through the chunked path (mode switches)
         for spec in specs:
             self.add_toxic(spec)
 
@@ -493,6 +496,7 @@ class Link:
             self._splice_fds = None
             return
         self.splicing = True
+        self.splice_entries += 1
         self.set_paused("splice", True)
         asyncio.get_running_loop().add_reader(self._source_dup, self._splice_readable)
 
@@ -512,6 +516,7 @@ class Link:
             data = pipe.take() if keep_bytes and not self.dest.is_closing() else b""
             PIPES.put(pipe)
             if data:
+                self.handed_over_bytes += len(data)
                 self._requeue(Chunk(data, self._piped_at))
         self.set_paused("splice", False)
 
@@ -558,6 +563,7 @@ class Link:
                 self._splice_failed(exc, reading=False)
                 return
             self.sent_bytes += sent
+            self.spliced_bytes += sent
             if sent == moved:
                 pipe.held = 0
                 self._pipe = None
@@ -578,10 +584,10 @@ class Link:
         try:
             pipe.flush(self._dest_fd)
         except OSError as exc:
-            self.sent_bytes += before - pipe.held
+            self._count_spliced(before - pipe.held)
             self._splice_failed(exc, reading=False)
             return
-        self.sent_bytes += before - pipe.held
+        self._count_spliced(before - pipe.held)
         loop = asyncio.get_running_loop()
         if pipe.held == 0:
             self._pipe = None
@@ -600,6 +606,15 @@ class Link:
                 return
             loop.remove_reader(self._source_dup)
             loop.add_writer(self._dest_dup, self._splice_flush)
+
+    def _count_spliced(self, count: int) -> None:
+        self.sent_bytes += count
+        self.spliced_bytes += count
+
+    @property
+    def piped_bytes(self) -> int:
+        """Bytes read from the source that wait in this link's pipe for the destination."""
+        return 0 if self._pipe is None else self._pipe.held
 
     def _unwatch_dest(self, loop: asyncio.AbstractEventLoop) -> None:
         """Stop waiting for the destination to be writable (its duplicate is only held while waiting)."""
