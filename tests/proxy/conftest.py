@@ -165,7 +165,7 @@ def pytest_asyncio_loop_factories(
         return {"asyncio": asyncio.new_event_loop}
     import uvloop
 
-    if "256_mib" in item.name:
+    if "256_mib" in item.name or "_gib_" in item.name:
         # The big streams run once, on the loop `chaoslab toxiproxy` uses.
         return {"uvloop": uvloop.new_event_loop}
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
