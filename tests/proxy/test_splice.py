@@ -261,12 +261,13 @@ class TestSwitch:
         async with asyncio.timeout(10):
             while len(received) < 8 * MIB:
                 received += await loop.sock_recv(rig.server, MIB)
-        await sender
+            await sender
         await wait_for(lambda: rig.up.splicing, "splice mode after the buffer drained")
-        await loop.sock_sendall(rig.client, payload[8 * MIB :])
+        sender = asyncio.create_task(loop.sock_sendall(rig.client, payload[8 * MIB :]))
         async with asyncio.timeout(10):
             while len(received) < len(payload):
                 received += await loop.sock_recv(rig.server, MIB)
+            await sender
         assert bytes(received) == payload
         assert rig.up.spliced_bytes > 0
 
@@ -276,7 +277,7 @@ class TestSwitch:
         payload = random.Random(5).randbytes(24 * MIB)
         sender = await fill_pipe(rig, payload)
         received_task = asyncio.create_task(read_until_eof(rig.server, 20))
-        await sender
+        await asyncio.wait_for(sender, 20)
         rig.client.shutdown(socket.SHUT_WR)
         assert await received_task == payload
         await wait_for(lambda: rig.up.finished and rig.down.finished, "both links finished")
@@ -427,7 +428,7 @@ class TestSameBehaviour:
         client.setblocking(False)
         await loop.sock_connect(client, (host, int(port)))
         payload = random.Random(8).randbytes(MIB)
-        await loop.sock_sendall(client, payload)
+        await asyncio.wait_for(loop.sock_sendall(client, payload), 10)
         await wait_for(lambda: len(sink.received) == len(payload), "bytes at the upstream")
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         client.close()
