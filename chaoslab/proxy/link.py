@@ -2,19 +2,20 @@
 
 A link moves bytes in one of two modes.
 
-- **Splice** (Linux, no toxic on the link): the kernel moves bytes socket → pipe → socket with
-  ``os.splice`` (:mod:`chaoslab.proxy.splice`); the source's transport is paused and the link
-  watches a duplicate of its descriptor instead.
-- **Chunked** (a toxic is installed, other platforms, or a transition): the source protocol feeds
+- **Splice** (Linux, no toxic acts on the link: none installed, or only noops and toxics that lost
+  their toxicity draw): the kernel moves bytes socket → pipe → socket with ``os.splice``
+  (:mod:`chaoslab.proxy.splice`); the source's transport is paused and the link watches a duplicate
+  of its descriptor instead.
+- **Chunked** (a toxic acts, other platforms, ``splice=False``, or a transition): the source protocol feeds
   the link (``feed``/``feed_eof``). With no toxics and nothing pending it writes straight to the
   destination. Otherwise chunks, stamped with their arrival time, go through the current chain in
   order — at once when the link is idle, else from a queue drained by one task.
 
-Switching keeps every byte in order exactly once. Adding a toxic leaves splice mode at once, inside
+Switching keeps every byte in order exactly once. A toxic that acts ends splice mode at once, inside
 the API call: the bytes still in the pipe (read from the source, not yet taken by the destination)
 become one chunk stamped with the time they were read and go through the new chain, toxic included;
-everything read afterwards is read by the transport, so every toxic acts on all of it. When the
-last toxic goes, the link returns to splice mode only once its queue is empty and the destination
+everything read afterwards is read by the transport, so every toxic acts on all of it. When no toxic
+acts any more, the link returns to splice mode only once its queue is empty and the destination
 transport has sent everything it buffered, so no spliced byte can overtake a buffered one. Every
 end of stream, socket error and teardown also leaves splice mode first and then follows the
 chunked path, so EOF, half-close and reset behave exactly as they do there. Adding, updating or
