@@ -387,12 +387,15 @@ def main(argv: list[str] | None = None) -> int:
         f"cpus={os.cpu_count()} load={started_load} python={sys.version.split()[0]} "
         f"rounds={rounds} seconds={seconds} round trips={blocks}×{per_block}"
     )
-    with upstream_server() as up, tempfile.TemporaryDirectory(prefix="chaoslab-bench-proxy-") as build:
-        with peers(up, Path(build)) as (found, splice_url):
-            measure_round_trips(found, blocks, per_block)
-            measure_throughput(found, up, rounds, seconds)
-            hold_port = chaoslab_proxy(splice_url, "hold", up.echo_port, latency_toxic=False)
-            ok, errors = asyncio.run(_hold_connections(hold_port, held, 1.0 if args.quick else 5.0))
+    with (
+        upstream_server() as up,
+        tempfile.TemporaryDirectory(prefix="chaoslab-bench-proxy-") as build,
+        peers(up, Path(build)) as (found, splice_url),
+    ):
+        measure_round_trips(found, blocks, per_block)
+        measure_throughput(found, up, rounds, seconds)
+        hold_port = chaoslab_proxy(splice_url, "hold", up.echo_port, latency_toxic=False)
+        ok, errors = asyncio.run(_hold_connections(hold_port, held, 1.0 if args.quick else 5.0))
     ended_load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"  {held} concurrent connections through chaoslab (splice): {ok} ok, {errors} errors; load now {ended_load}")
     _print_tables(found, held, ok, errors)
