@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import sys
 import threading
+from types import ModuleType
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no pipes to size, and no splice anyway
+    fcntl = None
 
 SPLICE_AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
 """Whether this platform has ``os.splice`` (Linux, Python ≥ 3.10); elsewhere links always use the chunked path."""
@@ -90,6 +96,8 @@ class Pipe:
 
 def _grow(write_fd: int) -> int:
     """Ask for a :data:`PIPE_BYTES` pipe; the capacity actually granted."""
+    if fcntl is None:
+        return 64 * 1024
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     get_size = getattr(fcntl, "F_GETPIPE_SZ", None)
     if set_size is not None:
