@@ -3,7 +3,7 @@
 Each accepted client connection dials the upstream at once (resolved at dial time). If the dial
 fails, the client socket is closed: the client sees a successful connect followed by EOF, as with
 Toxiproxy. A connection is two :class:`~chaoslab.proxy.link.Link` objects, one per direction;
-with no toxic on a link its bytes are spliced from socket to socket (Linux), see :mod:`chaoslab.proxy.link`.
+when no toxic acts on a link its bytes are spliced socket to socket (Linux), see :mod:`chaoslab.proxy.link`.
 """
 
 from __future__ import annotations
