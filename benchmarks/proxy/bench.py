@@ -1,12 +1,16 @@
 """Benchmark of the embedded Toxiproxy server against direct loopback and socat, all in one run.
 
-Run: ``.venv/bin/python -m benchmarks.proxy.bench`` (add ``--quick`` for a short smoke run).
+Run: ``.venv/bin/python -m benchmarks.proxy.bench`` (``--quick`` for a short smoke run).
 
-Processes: an upstream server (discard + echo ports, uvloop) with a shared byte counter; the peer
-under test (nothing, ``socat``, or ``python -m chaoslab toxiproxy``); and this process as the client.
-Throughput is the steady-state rate the upstream receives (counter sampled after a warm-up), with
-blocking sender threads. Round trips are 64-byte echo exchanges, one at a time. Every loop is
-bounded in time and count; every process started here is stopped by its PID.
+Processes: an upstream server (discard + echo ports, uvloop) with a shared byte counter; the peers
+under test (``socat``, a minimal C splice forwarder when a C compiler is available, and
+``python -m chaoslab toxiproxy`` with and without ``--no-splice``), all started once; and this process
+as the client. Measurements are interleaved — each round measures every peer in turn — so that the
+machine's changing load hits all peers alike; medians over the rounds are reported, and each ratio
+is the median of the per-round ratios. Throughput is the steady-state rate the upstream receives
+(counter sampled after a warm-up) from blocking sender threads; round trips are 64-byte echo
+exchanges, one at a time, in blocks alternating between peers. Every loop is bounded in time and
+count; every process started here is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
 
 MESSAGE = b"m" * 64
 BLOCK = memoryview(b"\0" * (1024 * 1024))
@@ -123,44 +131,58 @@ def _wait_port(port: int, timeout_s: float = 10.0) -> None:
 # -- peers under test ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def socat_proxy(upstream_port: int) -> Iterator[int]:
-    """A socat forwarder to ``upstream_port``; yields its listen port."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            "socat",
-            "-b",
-            "262144",
-            f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=2048",
-            f"TCP:127.0.0.1:{upstream_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_port(port)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(5)
+@dataclass
+class Peer:
+    """One way to reach the upstream: its discard and echo ports and the PID whose CPU it costs."""
+
+    name: str
+    discard_port: int
+    echo_port: int
+    pid: int | None = None  # None: direct loopback (no process of its own)
+    one_conn: list[float] = field(default_factory=list)  # MB/s per round
+    many_conn: list[float] = field(default_factory=list)
+    cpu_s_per_gb: list[float] = field(default_factory=list)  # the peer process, during the 1-connection runs
+    rtt_us: list[float] = field(default_factory=list)
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of its reaped children (socat forks one per connection)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system + times.children_user + times.children_system)
 
 
 @contextlib.contextmanager
-def chaoslab_server() -> Iterator[str]:
-    """``python -m chaoslab toxiproxy`` on a free port; yields the API URL."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chaoslab", "-q", "toxiproxy", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _process(argv: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a peer process that listens on ``port``; stop it by PID afterwards."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_port(port)
-        yield f"http://127.0.0.1:{port}"
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _socat_argv(port: int, upstream_port: int) -> list[str]:
+    listen = f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=2048"
+    return ["socat", "-b", "262144", listen, f"TCP:127.0.0.1:{upstream_port}"]
+
+
+def build_splice_forward(directory: Path) -> Path | None:
+    """Compile the C splice forwarder (the ceiling of a zero-copy proxy here); None without a C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or not sys.platform.startswith("linux"):
+        return None
+    binary = directory / "splice_forward"
+    source = Path(__file__).with_name("splice_forward.c")
+    result = subprocess.run(
+        [compiler, "-O2", "-pthread", "-o", str(binary), str(source)], capture_output=True, check=False
+    )
+    return binary if result.returncode == 0 else None
 
 
 def _api(url: str, method: str, path: str, body: object | None = None) -> object:
@@ -182,13 +204,53 @@ def chaoslab_proxy(url: str, name: str, upstream_port: int, latency_toxic: bool)
     return int(str(proxy["listen"]).rpartition(":")[2])
 
 
+@contextlib.contextmanager
+def peers(up: Upstream, build_dir: Path) -> Iterator[tuple[list[Peer], str]]:
+    """Every peer, started once (an idle peer costs nothing); yields them and the splicing server's API URL."""
+    with contextlib.ExitStack() as stack:
+        found = [Peer("direct loopback", up.discard_port, up.echo_port)]
+        if shutil.which("socat"):
+            ports = (_free_port(), _free_port())
+            discard = stack.enter_context(_process(_socat_argv(ports[0], up.discard_port), ports[0]))
+            stack.enter_context(_process(_socat_argv(ports[1], up.echo_port), ports[1]))
+            # The discard forwarder carries the throughput runs, so its CPU is the one measured.
+            found.append(Peer("socat", ports[0], ports[1], discard.pid))
+        else:
+            print("  socat not installed (apt-get install -y socat): peer skipped")
+        binary = build_splice_forward(build_dir)
+        if binary is not None:
+            ports = (_free_port(), _free_port())
+            discard = stack.enter_context(_process([str(binary), str(ports[0]), str(up.discard_port)], ports[0]))
+            stack.enter_context(_process([str(binary), str(ports[1]), str(up.echo_port)], ports[1]))
+            found.append(Peer("C splice forwarder", ports[0], ports[1], discard.pid))
+        else:
+            print("  no C compiler: the C splice forwarder peer is skipped")
+        servers: dict[str, tuple[str, int]] = {}
+        for label, flags in (("splice", []), ("copy", ["--no-splice"])):
+            port = _free_port()
+            argv = [sys.executable, "-m", "chaoslab", "-q", "toxiproxy", "--port", str(port), *flags]
+            process = stack.enter_context(_process(argv, port))
+            servers[label] = (f"http://127.0.0.1:{port}", process.pid)
+        for name, label, toxic in (
+            ("chaoslab (no toxics, splice)", "splice", False),
+            ("chaoslab (no toxics, --no-splice)", "copy", False),
+            ("chaoslab (latency 0 ms)", "splice", True),
+        ):
+            url, pid = servers[label]
+            prefix = f"{label}{int(toxic)}"
+            discard = chaoslab_proxy(url, f"{prefix}_discard", up.discard_port, latency_toxic=toxic)
+            echo = chaoslab_proxy(url, f"{prefix}_echo", up.echo_port, latency_toxic=toxic)
+            found.append(Peer(name, discard, echo, pid))
+        yield found, servers["splice"][0]
+
+
 # -- measurements ----------------------------------------------------------------------------------
 
 
 def throughput_mb_s(
     port: int, counter: multiprocessing.sharedctypes.Synchronized[int], connections: int, seconds: float
-) -> float:
-    """Steady-state MB/s (1 MB = 10^6 bytes) that reach the upstream through ``port``."""
+) -> tuple[float, float]:
+    """Steady-state MB/s (1 MB = 10^6 bytes) that reach the upstream through ``port``, and the bytes counted."""
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -214,15 +276,15 @@ def throughput_mb_s(
         thread.join(15)
     if errors:
         raise RuntimeError(f"sender failed: {errors[0]}")
-    return (end_bytes - start_bytes) / (end_time - start_time) / 1e6
+    return (end_bytes - start_bytes) / (end_time - start_time) / 1e6, float(end_bytes - start_bytes)
 
 
-def round_trips_us(port: int, count: int) -> tuple[float, float]:
-    """p50 and p99 in µs of ``count`` sequential 64-byte echo exchanges over one connection."""
+def round_trips_us(port: int, count: int, warmup: int) -> list[float]:
+    """µs of ``count`` sequential 64-byte echo exchanges over one connection, after ``warmup`` unrecorded ones."""
     samples: list[float] = []
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for index in range(count + count // 10):
+        for index in range(warmup + count):
             started = time.perf_counter()
             sock.sendall(MESSAGE)
             received = 0
@@ -231,10 +293,13 @@ def round_trips_us(port: int, count: int) -> tuple[float, float]:
                 if not chunk:
                     raise RuntimeError("echo connection closed")
                 received += len(chunk)
-            if index >= count // 10:  # the first tenth is warm-up
+            if index >= warmup:
                 samples.append((time.perf_counter() - started) * 1e6)
-    quantiles = statistics.quantiles(samples, n=100)
-    return quantiles[49], quantiles[98]
+    return samples
+
+
+def _percentile(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1]
 
 
 async def _hold_connections(port: int, count: int, hold_s: float) -> tuple[int, int]:
@@ -267,91 +332,109 @@ async def _hold_connections(port: int, count: int, hold_s: float) -> tuple[int, 
 # -- the run -----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Row:
-    """Figures for one peer."""
-
-    name: str
-    one_conn_mb_s: float
-    many_conn_mb_s: float
-    rtt_p50_us: float
-    rtt_p99_us: float
-
-
-REPEATS = 3
-"""Throughput is the median of this many runs (the machine may be shared)."""
-
-
-def measure(name: str, discard_port: int, echo_port: int, up: Upstream, seconds: float, exchanges: int) -> Row:
-    """All figures for one peer."""
-    # Round trips first, on a quiet machine; then throughput, with a pause for buffers to drain.
-    p50, p99 = round_trips_us(echo_port, exchanges)
-    figures: dict[int, list[float]] = {1: [], 64: []}
-    for _ in range(REPEATS):
-        for connections, runs in figures.items():
-            runs.append(throughput_mb_s(discard_port, up.counter, connections, seconds))
+def measure_throughput(found: list[Peer], up: Upstream, rounds: int, seconds: float) -> None:
+    """``rounds`` rounds; in each, every peer with 1 then 64 connections (CPU per GB from the 1-connection run)."""
+    for round_number in range(1, rounds + 1):
+        for peer in found:
+            cpu_before = _process_cpu_s(peer.pid) if peer.pid else 0.0
+            rate, counted = throughput_mb_s(peer.discard_port, up.counter, 1, seconds)
+            time.sleep(0.3)  # senders closed; socat's children are reaped, their CPU counted
+            if peer.pid:
+                # Includes the warm-up and wind-down, divided by the bytes of the measured window only.
+                peer.cpu_s_per_gb.append((_process_cpu_s(peer.pid) - cpu_before) / (counted / 1e9))
+            peer.one_conn.append(rate)
+            many, _ = throughput_mb_s(peer.discard_port, up.counter, 64, seconds)
+            peer.many_conn.append(many)
             time.sleep(0.3)
-    one, many = statistics.median(figures[1]), statistics.median(figures[64])
-    row = Row(name, one, many, p50, p99)
-    print(f"  {name:<24} 1 conn {one:8.0f} MB/s   64 conns {many:8.0f} MB/s   rtt p50 {p50:7.1f} µs  p99 {p99:7.1f} µs")
-    return row
+            print(f"  round {round_number}  {peer.name:<34} 1 conn {rate:6.0f} MB/s   64 conns {many:6.0f} MB/s")
+
+
+def measure_round_trips(found: list[Peer], blocks: int, per_block: int) -> None:
+    """Round trips in ``blocks`` blocks per peer, alternating peers block by block."""
+    for peer in found:
+        round_trips_us(peer.echo_port, 0, per_block)  # warm-up: connections, caches, the proxy's first chunks
+    for _ in range(blocks):
+        for peer in found:
+            peer.rtt_us.extend(round_trips_us(peer.echo_port, per_block, 50))
+
+
+def _ratios(found: list[Peer], reference: Peer | None, attribute: str) -> dict[str, float | None]:
+    """Per peer: the median over rounds of (peer ÷ reference) measured in the same round."""
+    result: dict[str, float | None] = {}
+    for peer in found:
+        if reference is None:
+            result[peer.name] = None
+            continue
+        ours, theirs = getattr(peer, attribute), getattr(reference, attribute)
+        result[peer.name] = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every measurement and print a Markdown table of figures and ratios."""
+    """Run every measurement and print Markdown tables of figures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="short run (smoke test of the benchmark)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (default 3)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per throughput run")
     args = parser.parse_args(argv)
-    seconds = 0.5 if args.quick else 3.0
-    exchanges = 200 if args.quick else 5000
+    seconds = 0.5 if args.quick else args.seconds
+    rounds = 1 if args.quick else args.rounds
+    blocks, per_block = (2, 100) if args.quick else (10, 500)
     held = 100 if args.quick else 1000
     _raise_nofile()
-    rows: list[Row] = []
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"cpus={os.cpu_count()} load={load} python={sys.version.split()[0]} seconds={seconds} exchanges={exchanges}")
-    with upstream_server() as up:
-        rows.append(measure("direct loopback", up.discard_port, up.echo_port, up, seconds, exchanges))
-        if shutil.which("socat"):
-            with socat_proxy(up.discard_port) as discard, socat_proxy(up.echo_port) as echo_port:
-                rows.append(measure("socat", discard, echo_port, up, seconds, exchanges))
-        else:
-            print("  socat not installed (apt-get install -y socat): peer skipped")
-        with chaoslab_server() as url:
-            discard = chaoslab_proxy(url, "discard", up.discard_port, latency_toxic=False)
-            echo_port = chaoslab_proxy(url, "echo", up.echo_port, latency_toxic=False)
-            rows.append(measure("chaoslab (no toxics)", discard, echo_port, up, seconds, exchanges))
-            discard = chaoslab_proxy(url, "discard0", up.discard_port, latency_toxic=True)
-            echo_port = chaoslab_proxy(url, "echo0", up.echo_port, latency_toxic=True)
-            rows.append(measure("chaoslab (latency 0 ms)", discard, echo_port, up, seconds, exchanges))
-            hold_port = chaoslab_proxy(url, "hold", up.echo_port, latency_toxic=False)
-            ok, errors = asyncio.run(_hold_connections(hold_port, held, 1.0 if args.quick else 5.0))
-            print(f"  {held} concurrent connections through chaoslab: {ok} ok, {errors} errors")
-    _print_table(rows, held, ok, errors)
+    started_load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"cpus={os.cpu_count()} load={started_load} python={sys.version.split()[0]} "
+        f"rounds={rounds} seconds={seconds} round trips={blocks}×{per_block}"
+    )
+    with (
+        upstream_server() as up,
+        tempfile.TemporaryDirectory(prefix="chaoslab-bench-proxy-") as build,
+        peers(up, Path(build)) as (found, splice_url),
+    ):
+        measure_round_trips(found, blocks, per_block)
+        measure_throughput(found, up, rounds, seconds)
+        hold_port = chaoslab_proxy(splice_url, "hold", up.echo_port, latency_toxic=False)
+        ok, errors = asyncio.run(_hold_connections(hold_port, held, 1.0 if args.quick else 5.0))
+    ended_load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"  {held} concurrent connections through chaoslab (splice): {ok} ok, {errors} errors; load now {ended_load}")
+    _print_tables(found, held, ok, errors)
     return 0
 
 
-def _print_table(rows: list[Row], held: int, ok: int, errors: int) -> None:
-    direct = rows[0]
-    peer = next((row for row in rows if row.name == "socat"), None)
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _print_tables(found: list[Peer], held: int, ok: int, errors: int) -> None:
+    direct = found[0]
+    socat = next((peer for peer in found if peer.name == "socat"), None)
+    one_direct, one_socat = _ratios(found, direct, "one_conn"), _ratios(found, socat, "one_conn")
+    many_direct, many_socat = _ratios(found, direct, "many_conn"), _ratios(found, socat, "many_conn")
     print()
-    print("| peer | 1 conn MB/s | ÷ direct | ÷ socat | 64 conns MB/s | ÷ direct | ÷ socat |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        one_peer = f"{row.one_conn_mb_s / peer.one_conn_mb_s:.2f}" if peer else "n/a"
-        many_peer = f"{row.many_conn_mb_s / peer.many_conn_mb_s:.2f}" if peer else "n/a"
+    print(
+        "| peer | 1 conn MB/s (rounds) | ÷ direct | ÷ socat | 64 conns MB/s (rounds) | ÷ direct | ÷ socat | CPU s/GB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for peer in found:
+        one = f"{statistics.median(peer.one_conn):.0f} ({', '.join(f'{v:.0f}' for v in peer.one_conn)})"
+        many = f"{statistics.median(peer.many_conn):.0f} ({', '.join(f'{v:.0f}' for v in peer.many_conn)})"
+        cpu = f"{statistics.median(peer.cpu_s_per_gb):.3f}" if peer.cpu_s_per_gb else "—"
         print(
-            f"| {row.name} | {row.one_conn_mb_s:.0f} | {row.one_conn_mb_s / direct.one_conn_mb_s:.2f} | {one_peer} | "
-            f"{row.many_conn_mb_s:.0f} | {row.many_conn_mb_s / direct.many_conn_mb_s:.2f} | {many_peer} |"
+            f"| {peer.name} | {one} | {_fmt(one_direct[peer.name])} | {_fmt(one_socat[peer.name])} | {many} | "
+            f"{_fmt(many_direct[peer.name])} | {_fmt(many_socat[peer.name])} | {cpu} |"
         )
     print()
     print("| peer | RTT p50 µs | RTT p99 µs | added p50 µs | added p99 µs | p50 ÷ direct |")
     print("|---|---:|---:|---:|---:|---:|")
-    for row in rows:
+    direct_p50, direct_p99 = _percentile(direct.rtt_us, 50), _percentile(direct.rtt_us, 99)
+    for peer in found:
+        p50, p99 = _percentile(peer.rtt_us, 50), _percentile(peer.rtt_us, 99)
         print(
-            f"| {row.name} | {row.rtt_p50_us:.1f} | {row.rtt_p99_us:.1f} | {row.rtt_p50_us - direct.rtt_p50_us:.1f} | "
-            f"{row.rtt_p99_us - direct.rtt_p99_us:.1f} | {row.rtt_p50_us / direct.rtt_p50_us:.2f} |"
+            f"| {peer.name} | {p50:.1f} | {p99:.1f} | {p50 - direct_p50:.1f} | {p99 - direct_p99:.1f} | "
+            f"{p50 / direct_p50:.2f} |"
         )
-    print(f"\n{held} concurrent connections held through chaoslab: {ok} ok, {errors} errors")
+    print(f"\n{held} concurrent connections held through chaoslab (splice): {ok} ok, {errors} errors")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ import click
 from chaoslab.errors import HarnessError
 
 
-async def _serve(host: str, port: int, config: Path | None, seed: int | None, proxy_metrics: bool) -> None:
+async def _serve(
+    host: str, port: int, config: Path | None, seed: int | None, proxy_metrics: bool, splice: bool
+) -> None:
     """Run until SIGINT/SIGTERM, then close listeners and connections."""
     from chaoslab.proxy import ToxiproxyServer
 
-    server = ToxiproxyServer(host=host, port=port, seed=seed, proxy_metrics=proxy_metrics, config=config)
+    server = ToxiproxyServer(host=host, port=port, seed=seed, proxy_metrics=proxy_metrics, config=config, splice=splice)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -56,10 +58,18 @@ def _raise_open_files_limit() -> None:
 )
 @click.option("--seed", type=int, default=None, help="Seed the toxics' random draws (toxicity, jitter, slicer).")
 @click.option("--proxy-metrics", is_flag=True, help="Expose toxiproxy_proxy_* byte counters on /metrics.")
-def toxiproxy_command(host: str, port: int, config: Path | None, seed: int | None, proxy_metrics: bool) -> None:
+@click.option(
+    "--splice/--no-splice",
+    default=True,
+    show_default=True,
+    help="Move bytes of links without toxics with zero-copy splice (Linux); --no-splice copies them through Python.",
+)
+def toxiproxy_command(
+    host: str, port: int, config: Path | None, seed: int | None, proxy_metrics: bool, splice: bool
+) -> None:
     """Run the embedded Toxiproxy-compatible server until SIGINT/SIGTERM (exit 0)."""
     _raise_open_files_limit()
-    coroutine = _serve(host, port, config, seed, proxy_metrics)
+    coroutine = _serve(host, port, config, seed, proxy_metrics, splice)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows

@@ -14,6 +14,7 @@ from typing import Any
 from chaoslab.proxy.addresses import DEFAULT_LISTEN, AddressError, resolved_listen_string
 from chaoslab.proxy.decode import BodyError, ProxyBody, proxy_body, proxy_list_body, toxic_attributes, toxic_body
 from chaoslab.proxy.proxy import LinkEnded, Proxy, ProxyStartError
+from chaoslab.proxy.splice import SPLICE_AVAILABLE
 from chaoslab.proxy.toxics import Direction, ToxicSpec, ToxicType, make_spec, validation_error
 
 
@@ -41,15 +42,23 @@ TOXIC_NOT_FOUND = "toxic not found"
 class ProxyCollection:
     """All proxies of one server, by name."""
 
-    def __init__(self, *, seed: int | None = None, on_link_end: LinkEnded | None = None) -> None:
+    def __init__(
+        self, *, seed: int | None = None, on_link_end: LinkEnded | None = None, splice: bool = SPLICE_AVAILABLE
+    ) -> None:
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()
         self._rng = random.Random(seed)
         self._on_link_end = on_link_end
+        self._splice = splice
 
     def _new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
         return Proxy(
-            name, listen, upstream, rng=random.Random(self._rng.getrandbits(64)), on_link_end=self._on_link_end
+            name,
+            listen,
+            upstream,
+            rng=random.Random(self._rng.getrandbits(64)),
+            on_link_end=self._on_link_end,
+            splice=self._splice,
         )
 
     def get(self, name: str) -> Proxy:

@@ -2,7 +2,8 @@
 
 Each accepted client connection dials the upstream at once (resolved at dial time). If the dial
 fails, the client socket is closed: the client sees a successful connect followed by EOF, as with
-Toxiproxy. A connection is two :class:`~chaoslab.proxy.link.Link` objects, one per direction.
+Toxiproxy. A connection is two :class:`~chaoslab.proxy.link.Link` objects, one per direction;
+when no toxic acts on a link its bytes are spliced socket to socket (Linux), see :mod:`chaoslab.proxy.link`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, cast
 from chaoslab.log import get_logger
 from chaoslab.proxy.addresses import AddressError, resolve_listen, split_upstream
 from chaoslab.proxy.link import Link
+from chaoslab.proxy.splice import SPLICE_AVAILABLE
 from chaoslab.proxy.toxics import Direction, ToxicSpec, ToxicType
 
 log = get_logger("proxy")
@@ -100,11 +102,18 @@ class _Side(asyncio.BufferedProtocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.writes is not None:
+            self.writes.dest_lost()
         if self.reads is not None:
             self.reads.feed_eof()
         else:
             self.early_eof = True
         self.connection.side_lost(self)
+
+    def fileno(self) -> int:
+        """The socket's descriptor (-1 when unknown)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        return -1 if sock is None else int(sock.fileno())
 
     def attach(self, reads: Link, writes: Link) -> None:
         """Connect this socket to its links, handing over anything read before they existed."""
@@ -121,6 +130,8 @@ class _Side(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         if self.writes is not None:
+            # First: a link waiting for its destination to drain enters splice mode while still paused.
+            self.writes.dest_drained()
             self.writes.set_paused("dest", False)
 
 
@@ -172,13 +183,20 @@ class Connection:
             for transport in (client, upstream):
                 _set_linger_zero(transport)
         chains = self.proxy.toxics
-        up = Link(self, Direction.UPSTREAM, client, upstream, chains[Direction.UPSTREAM], self.proxy.link_rng())
-        down = Link(self, Direction.DOWNSTREAM, upstream, client, chains[Direction.DOWNSTREAM], self.proxy.link_rng())
+        up_fds = down_fds = None
+        if self.proxy.splice:
+            client_fd, upstream_fd = self.client.fileno(), self.upstream.fileno()
+            if client_fd >= 0 and upstream_fd >= 0:
+                up_fds, down_fds = (client_fd, upstream_fd), (upstream_fd, client_fd)
+        up = Link(self, Direction.UPSTREAM, client, upstream, chains[Direction.UPSTREAM], self.proxy.link_rng(), up_fds)
+        down = Link(
+            self, Direction.DOWNSTREAM, upstream, client, chains[Direction.DOWNSTREAM], self.proxy.link_rng(), down_fds
+        )
         self.links = {Direction.UPSTREAM: up, Direction.DOWNSTREAM: down}
         self.client.attach(up, down)
         self.upstream.attach(down, up)
-        if not client.is_closing():
-            client.resume_reading()
+        up.start()
+        down.start()
 
     def link_finished(self, link: Link) -> None:
         """One direction closed its destination: end the other direction after its pending data."""
@@ -257,8 +275,10 @@ class Proxy:
         *,
         rng: random.Random,
         on_link_end: LinkEnded | None = None,
+        splice: bool = SPLICE_AVAILABLE,
     ) -> None:
         self.name = name
+        self.splice = splice and SPLICE_AVAILABLE
         self.listen = listen
         self.upstream = upstream
         self.enabled = False

@@ -23,6 +23,7 @@ from chaoslab.proxy.decode import BodyError, read_json
 from chaoslab.proxy.link import Link
 from chaoslab.proxy.metrics import LinkLabels, ProxyMetrics
 from chaoslab.proxy.proxy import Proxy
+from chaoslab.proxy.splice import SPLICE_AVAILABLE
 
 log = get_logger("proxy.server")
 
@@ -38,13 +39,16 @@ class ToxiproxyServer:
         *,
         proxy_metrics: bool = False,
         config: str | Path | None = None,
+        splice: bool = True,
     ) -> None:
         self.host = host
         self.port = port
         self.seed = seed
         self.metrics = ProxyMetrics() if proxy_metrics else None
         self.config = Path(config) if config is not None else None
-        self.collection = ProxyCollection(seed=seed, on_link_end=self._count_link if self.metrics else None)
+        self.collection = ProxyCollection(
+            seed=seed, on_link_end=self._count_link if self.metrics else None, splice=splice and SPLICE_AVAILABLE
+        )
         self.api = ToxiproxyApi(self.collection, self.metrics)
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from chaoslab.proxy import ToxiproxyServer
+from chaoslab.proxy.splice import SPLICE_AVAILABLE
 
 
 @dataclass
@@ -81,10 +82,29 @@ async def sink() -> AsyncIterator[Peer]:
     await peer.stop()
 
 
+SPLICE_MODES = pytest.mark.parametrize(
+    "splice",
+    [
+        pytest.param(
+            True, id="splice", marks=pytest.mark.skipif(not SPLICE_AVAILABLE, reason="os.splice is Linux-only")
+        ),
+        pytest.param(False, id="copy"),
+    ],
+    indirect=True,
+)
+"""Run a test with links spliced when no toxic acts (Linux) and with every byte copied (other platforms)."""
+
+
 @pytest.fixture
-async def toxiproxy() -> AsyncIterator[ToxiproxyServer]:
+def splice(request: pytest.FixtureRequest) -> bool:
+    """Whether the server splices links no toxic acts on (the default; parametrize with SPLICE_MODES)."""
+    return bool(getattr(request, "param", True))
+
+
+@pytest.fixture
+async def toxiproxy(splice: bool) -> AsyncIterator[ToxiproxyServer]:
     """The embedded server on an ephemeral port, seeded."""
-    async with ToxiproxyServer(port=0, seed=7, proxy_metrics=True) as server:
+    async with ToxiproxyServer(port=0, seed=7, proxy_metrics=True, splice=splice) as server:
         yield server
 
 
@@ -141,11 +161,11 @@ def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Socket-level proxy tests run on both loops: asyncio (in-process use) and uvloop (the command's loop)."""
-    if item.path.name not in ("test_toxics.py", "test_integrity.py"):
+    if item.path.name not in ("test_toxics.py", "test_integrity.py", "test_splice.py"):
         return {"asyncio": asyncio.new_event_loop}
     import uvloop
 
-    if "256_mib" in item.name:
+    if "256_mib" in item.name or "_gib_" in item.name:
         # The big streams run once, on the loop `chaoslab toxiproxy` uses.
         return {"uvloop": uvloop.new_event_loop}
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

@@ -10,6 +10,10 @@ import time
 import aiohttp
 import pytest
 
+from chaoslab.proxy import ToxiproxyServer
+from chaoslab.proxy.link import Link
+from chaoslab.proxy.splice import SPLICE_AVAILABLE
+from chaoslab.proxy.toxics import Direction
 from tests.proxy.conftest import Peer, add_toxic, connect, create_proxy
 
 pytestmark = pytest.mark.integration
@@ -31,6 +35,59 @@ TOXICS: dict[str, list[dict[str, object]]] = {
         for stream in ("upstream", "downstream")
     ],
 }
+
+
+FLIPS: list[list[dict[str, object]]] = [
+    [{"type": "latency", "stream": "upstream", "attributes": {"latency": 5}}],
+    [{"type": "bandwidth", "stream": "downstream", "attributes": {"rate": 100_000}}],
+    TOXICS["slicer"],
+    [{"type": "latency", "stream": "downstream", "attributes": {"latency": 10, "jitter": 5}}],
+    [{"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 100_000}}],
+    [*TOXICS["latency"], {"name": "cut", **TOXICS["slicer"][0]}],
+]
+"""Toxic sets flipped on and off live, in turn: each direction alone and both at once."""
+
+
+async def flip_toxics_live(
+    http: aiohttp.ClientSession,
+    server: ToxiproxyServer,
+    done: asyncio.Event,
+    links: dict[Direction, Link],
+    *,
+    spliced_s: float,
+    toxic_s: float,
+) -> int:
+    """Until ``done``: let the stream splice, add a toxic set, let it act, remove it; the number of flips.
+
+    Checks each switch on the live links: a direction with an acting toxic stops splicing before the
+    API answers, and splices again after the toxic is gone.
+    """
+    proxy = server.collection.proxies["p"]
+    deadline = time.monotonic() + 5
+    while not (proxy.connections and next(iter(proxy.connections)).links):
+        assert time.monotonic() < deadline, "no live connection"
+        await asyncio.sleep(0.001)
+    links.update(next(iter(proxy.connections)).links)
+    flips = 0
+    while not done.is_set():
+        await asyncio.sleep(spliced_s)
+        if done.is_set():
+            break
+        bodies = FLIPS[flips % len(FLIPS)]
+        names = [str((await add_toxic(http, "p", body))["name"]) for body in bodies]
+        for body in bodies:
+            link = links[Direction(str(body["stream"]))]
+            assert link.finished or not link.splicing, f"{link.direction} still splices under {body['type']}"
+        await asyncio.sleep(toxic_s)
+        for name in names:
+            async with http.delete(f"/proxies/p/toxics/{name}") as response:
+                assert response.status == 204
+        flips += 1
+        deadline = time.monotonic() + 5
+        while not done.is_set() and not all(link.splicing for link in links.values()):
+            assert time.monotonic() < deadline, "a link did not return to splice mode"
+            await asyncio.sleep(0.001)
+    return flips
 
 
 async def stream_through(listen: object, total_bytes: int, seed: int, timeout_s: float) -> tuple[str, str, float]:
@@ -110,6 +167,55 @@ class TestIntegrity:
             await churner
         assert received == sent
         assert changes >= 5
+
+
+@pytest.mark.skipif(not SPLICE_AVAILABLE, reason="os.splice is Linux-only")
+class TestFlippingLive:
+    """256 MiB streams while toxics are flipped on and off: the splice ⇄ chunked switches keep every byte."""
+
+    @pytest.mark.timeout(300)
+    async def test_256_mib_with_toxics_flipped_live(
+        self, http: aiohttp.ClientSession, echo: Peer, toxiproxy: ToxiproxyServer
+    ) -> None:
+        """Latency, bandwidth and slicer sets flipped every ~100 ms, both directions: exact bytes, both paths used."""
+        proxy = await create_proxy(http, "p", echo.address)
+        done = asyncio.Event()
+        links: dict[Direction, Link] = {}
+        flipper = asyncio.create_task(flip_toxics_live(http, toxiproxy, done, links, spliced_s=0.06, toxic_s=0.04))
+        try:
+            sent, received, _ = await stream_through(proxy["listen"], 256 * MIB, seed=4, timeout_s=240)
+        finally:
+            done.set()
+            flips = await flipper
+        assert received == sent
+        assert flips >= 6
+        for link in links.values():
+            # Both paths carried bytes of the same stream, and the link came back to splicing each time.
+            assert 0 < link.spliced_bytes < link.sent_bytes, link.direction
+            assert link.splice_entries > flips // 2, link.direction
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(600)
+    @pytest.mark.parametrize("seed", [5, 6, 7])
+    async def test_1_gib_flipped_every_few_milliseconds(
+        self, http: aiohttp.ClientSession, echo: Peer, toxiproxy: ToxiproxyServer, seed: int
+    ) -> None:
+        """1 GiB with flips every 5–15 ms (tens of switches per second), three seeds."""
+        proxy = await create_proxy(http, "p", echo.address)
+        done = asyncio.Event()
+        links: dict[Direction, Link] = {}
+        flipper = asyncio.create_task(
+            flip_toxics_live(http, toxiproxy, done, links, spliced_s=0.005 * seed - 0.02, toxic_s=0.005)
+        )
+        try:
+            sent, received, _ = await stream_through(proxy["listen"], 1024 * MIB, seed=seed, timeout_s=500)
+        finally:
+            done.set()
+            flips = await flipper
+        assert received == sent
+        assert flips >= 50
+        for link in links.values():
+            assert 0 < link.spliced_bytes < link.sent_bytes, link.direction
 
 
 class TestBackPressure:

@@ -12,7 +12,7 @@ import pytest
 
 from chaoslab.proxy import ToxiproxyServer
 from tests.conftest import free_port
-from tests.proxy.conftest import Peer, add_toxic, connect, create_proxy
+from tests.proxy.conftest import SPLICE_MODES, Peer, add_toxic, connect, create_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +42,7 @@ async def raw_client(listen: object) -> socket.socket:
     return sock
 
 
+@SPLICE_MODES
 class TestForwarding:
     """Plain proxying (§6.2 cases 34-36)."""
 
@@ -413,6 +414,7 @@ class TestSlicerAndSlowClose:
         writer.close()
 
 
+@SPLICE_MODES
 class TestLiveChanges:
     """Adding, updating and removing toxics on live connections (§4.3, cases 43, 48, 49)."""
 
@@ -521,6 +523,7 @@ class TestSeed:
         assert any(first) and not all(first)
 
 
+@SPLICE_MODES
 class TestLiveState:
     """Per-link toxic state on live connections (cases 45, 54, 59)."""
 
