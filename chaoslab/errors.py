@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from chaoslab.redact import redact_text
+
 
 class ExitCode(IntEnum):
     """Process exit codes of the `chaoslab` command (README, "Exit codes")."""
@@ -30,6 +32,10 @@ class ChaoslabError(Exception):
     """Root of every error chaoslab raises on purpose."""
 
     exit_code: ExitCode = ExitCode.ABORTED
+
+    def __str__(self) -> str:
+        """The message with every secret in it masked (it may quote a value or a service's answer)."""
+        return redact_text(super().__str__())
 
     def one_line(self) -> str:
         """The message as a single line, for the terminal."""

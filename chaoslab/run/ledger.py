@@ -12,6 +12,10 @@ left behind. Entry types:
   was stopped or removed.
 - ``toxiproxy``: the URL of the Toxiproxy server the run used (to remove its toxics).
 - ``end``: the run finished and cleaned up; nothing is left to roll back.
+
+Every entry is redacted before it is written (:func:`chaoslab.redact.redact_data`): a command
+line, a DSN or a header holds ``***`` where a secret was. ``${env:...}`` and ``${file:...}``
+references are kept, and ``chaoslab rollback`` reads them again when it needs the value.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from chaoslab.redact import redact_data, redact_text
 from chaoslab.run.notes import state_dir as default_state_dir
 from chaoslab.system.processes import same_process
 
@@ -53,8 +58,8 @@ class Ledger:
         return ledger
 
     def append(self, entry: dict[str, Any]) -> None:
-        """Write one entry and fsync it before returning."""
-        line = json.dumps({"at": time.time(), **entry}, default=str) + "\n"
+        """Write one entry, its secrets masked, and fsync it before returning."""
+        line = json.dumps(redact_data({"at": time.time(), **entry}), default=lambda o: redact_text(str(o))) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode())
