@@ -13,6 +13,7 @@ The tree::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 
 from chaoslab.redact import redact_text
@@ -67,14 +68,18 @@ class SpecError(ChaoslabError, ValueError):
         self.message = message
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def __str__(self) -> str:
+        """The one line, each part redacted on its own (``X-Api-Key: expected...`` is a field, not a header)."""
+        return self._render(redact_text)
+
+    def _render(self, redact: Callable[[str], str] = str) -> str:
         where = ""
         if self.file is not None:
             where = self.file if self.line is None else f"{self.file}:{self.line}"
             where += ": "
-        field = f"{self.field}: " if self.field else ""
+        field = f"{redact(self.field)}: " if self.field else ""
         # one line whatever the file contained: values with newlines must not split the message
-        return " ".join(f"{where}{field}{self.message}".split())
+        return " ".join(f"{redact(where)}{field}{redact(self.message)}".split())
 
 
 class SafetyError(SpecError):
