@@ -247,7 +247,7 @@ def make_world(
             },
         },
     }
-    experiment = {
+    experiment: dict[str, Any] = {
         "name": "secrets",
         "topology": "topology.yaml",
         "load": {
