@@ -582,6 +582,8 @@ def _reference_error(problem: str, path: Path_, file: str, doc: SourceDoc, prove
             name = provenance.params[path]
             how = f", set by --set {provenance.set_params[name]}" if name in provenance.set_params else ""
             problem += f" (from ${{{name}}}{how})"
+        if any(path[: len(q)] == q for q in provenance.quick_paths):
+            path = ("quick", *path)  # changed by --quick: the text is in the quick: section
     return SpecError(problem, file=file, line=doc.line_of(path), field=dotted(path))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from chaoslab.redact import remember
 from chaoslab.run.ledger import Ledger, iter_ledgers, read_ledger
 
 
@@ -78,3 +79,26 @@ class TestLedger:
         gone.close(remove=True)
         assert not gone.path.parent.exists()
         assert [s.run_id for s in iter_ledgers(tmp_path)] == ["r5"]
+
+
+class TestLedgerSecrets:
+    """Nothing written to a ledger holds a secret; references stay, for rollback to read again."""
+
+    def test_entries_are_redacted(self, tmp_path: Path) -> None:
+        """A launched command's secret flag, a DSN password and a remembered value: ***; ${env:...} kept."""
+        remember("remembered-0123")
+        ledger = Ledger.create(
+            "r1",
+            {"topology": {"services": {"db": {"dsn": "postgresql://app:${env:PGPW}@127.0.0.1/app"}}}},
+            base=tmp_path,
+        )
+        ledger.append(
+            {"type": "process", "pid": 1, "argv": ["svc", "--password", "pw-0123", "--dsn", "postgres://a:b-0123@h/d"]}
+        )
+        ledger.append({"type": "note", "text": "saw remembered-0123"})
+        text = ledger.path.read_text()
+        assert "pw-0123" not in text and "b-0123" not in text and "remembered-0123" not in text
+        state = read_ledger(ledger.path)
+        assert state.header["topology"]["services"]["db"]["dsn"] == "postgresql://app:${env:PGPW}@127.0.0.1/app"
+        lines = text.splitlines()
+        assert '"--password", "***"' in lines[1] and "postgres://a:***@h/d" in lines[1]
