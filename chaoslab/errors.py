@@ -38,6 +38,10 @@ class ChaoslabError(Exception):
         """The message with every secret in it masked (it may quote a value or a service's answer)."""
         return redact_text(super().__str__())
 
+    def __repr__(self) -> str:
+        """``HarnessError('...')`` with the message masked, for messages that quote an exception's repr."""
+        return f"{type(self).__name__}({str(self)!r})"
+
     def one_line(self) -> str:
         """The message as a single line, for the terminal."""
         return " ".join(str(self).split())

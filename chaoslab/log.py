@@ -34,8 +34,39 @@ class RedactingRenderer:
         return redact_text(rendered) if isinstance(rendered, str) else redact_text(str(rendered))
 
 
+class RedactingFormatter(logging.Formatter):
+    """For the standard library's loggers (asyncio's "Task exception was never retrieved"...): masked lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format, then redact."""
+        return redact_text(super().format(record))
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (a test's captured stream is closed after it)."""
+
+    @property
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignored: the stream is always the current standard error."""
+
+
+def _redact_stdlib_logging() -> None:
+    """Give the root logger one handler that masks secrets (instead of logging's bare last resort)."""
+    root = logging.getLogger()
+    if not any(isinstance(h.formatter, RedactingFormatter) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
 def configure_logging(verbosity: int = 0, *, json: bool | None = None) -> None:
     """Set up structlog; ``verbosity`` -1 quiet (errors), 0 warnings, 1 info, 2 debug."""
+    _redact_stdlib_logging()
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     use_json = (not sys.stderr.isatty()) if json is None else json
     # Plain tracebacks: a rich one prints every local variable (a resolved DSN among them) wrapped

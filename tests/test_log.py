@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from chaoslab.errors import HarnessError
 from chaoslab.log import configure_logging, get_logger
 from chaoslab.redact import remember
 
@@ -24,3 +27,19 @@ def test_log_lines_hold_no_secret(json_logs: bool, capsys: pytest.CaptureFixture
         assert secret not in err
     assert "login failed for ***" in err  # the traceback is there, masked
     assert "postgres://a:***@h/d" in err
+
+
+def test_standard_library_loggers_are_masked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """asyncio's "Task exception was never retrieved" goes through logging, not structlog: masked as well."""
+    remember("remembered-0123")
+    configure_logging(0)
+    logging.getLogger("asyncio").error("Task exception was never retrieved: %s", RuntimeError("remembered-0123"))
+    err = capsys.readouterr().err
+    assert "ERROR asyncio: Task exception was never retrieved: ***" in err
+    assert "remembered-0123" not in err
+
+
+def test_a_chaoslab_errors_repr_is_masked() -> None:
+    """Messages that quote ``{exc!r}`` (the engine's "load failed: HarnessError(...)") get the masked text."""
+    remember("remembered-0123")
+    assert repr(HarnessError("login failed: remembered-0123")) == "HarnessError('login failed: ***')"
