@@ -291,7 +291,7 @@ class TestSecretsStaySecret:
     def test_a_run_uses_the_secrets_and_writes_none_of_them(
         self, tmp_path: Path, planted_secrets: Secrets, pg_with_password: PostgresServer
     ) -> None:
-        """Validate, plan, dry run, the run at debug level with every report, analyse and report: no secret."""
+        """Validate, plan, dry run, check, the run at debug level with every report, analyse and report: no secret."""
         world = make_world(tmp_path, planted_secrets, pg_with_password)
         experiment = str(world.inputs / "experiment.yaml")
         out = tmp_path / "out"
@@ -301,6 +301,10 @@ class TestSecretsStaySecret:
         assert plan.returncode == 0, plan.stderr
         dry = world.chaoslab("run", experiment, "--dry-run")
         assert dry.returncode == 0, dry.stderr
+        # `chaoslab check` connects to the database with the password from the file (and shows the reference)
+        check = world.chaoslab("check", experiment)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert f"postgres postgresql://{PG_ROLE}:${{file:" in check.stdout
         result = world.run_watched(
             "-vv",
             "--log-json",
