@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
+from types import TracebackType
 from typing import Any
 
 import click
@@ -15,6 +17,7 @@ import click
 from chaoslab import __version__
 from chaoslab.errors import ChaoslabError, ExitCode
 from chaoslab.log import configure_logging
+from chaoslab.redact import redact_text
 
 COMMANDS: dict[str, str] = {
     "init": "chaoslab.commands.init:init_command",
@@ -71,8 +74,15 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_json: bool | None) ->
     ctx.obj["verbosity"] = verbosity
 
 
+def redacting_excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """Print an unexpected exception's traceback as Python would, with the secrets in it masked."""
+    sys.stderr.write(redact_text("".join(traceback.format_exception(kind, value, tb))))
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning chaoslab errors into one line and their exit code."""
+    # a bug's traceback quotes messages and values; it must not print a secret either
+    sys.excepthook = redacting_excepthook
     try:
         result = cli.main(args=argv, prog_name="chaoslab", standalone_mode=False)
     except ChaoslabError as exc:

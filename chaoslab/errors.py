@@ -13,7 +13,10 @@ The tree::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
+
+from chaoslab.redact import redact_text
 
 
 class ExitCode(IntEnum):
@@ -30,6 +33,14 @@ class ChaoslabError(Exception):
     """Root of every error chaoslab raises on purpose."""
 
     exit_code: ExitCode = ExitCode.ABORTED
+
+    def __str__(self) -> str:
+        """The message with every secret in it masked (it may quote a value or a service's answer)."""
+        return redact_text(super().__str__())
+
+    def __repr__(self) -> str:
+        """``HarnessError('...')`` with the message masked, for messages that quote an exception's repr."""
+        return f"{type(self).__name__}({str(self)!r})"
 
     def one_line(self) -> str:
         """The message as a single line, for the terminal."""
@@ -61,14 +72,18 @@ class SpecError(ChaoslabError, ValueError):
         self.message = message
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def __str__(self) -> str:
+        """The one line, each part redacted on its own (``X-Api-Key: expected...`` is a field, not a header)."""
+        return self._render(redact_text)
+
+    def _render(self, redact: Callable[[str], str] = str) -> str:
         where = ""
         if self.file is not None:
             where = self.file if self.line is None else f"{self.file}:{self.line}"
             where += ": "
-        field = f"{self.field}: " if self.field else ""
+        field = f"{redact(self.field)}: " if self.field else ""
         # one line whatever the file contained: values with newlines must not split the message
-        return " ".join(f"{where}{field}{self.message}".split())
+        return " ".join(f"{redact(where)}{field}{redact(self.message)}".split())
 
 
 class SafetyError(SpecError):

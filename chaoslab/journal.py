@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from chaoslab.analysis.model import (
 from chaoslab.errors import SpecError
 from chaoslab.files import write_atomic
 from chaoslab.model.experiment import ExperimentSpec
+from chaoslab.redact import redact_data, redact_text
 from chaoslab.timeline import Event, FaultRecord, GeneratorWindow, PhaseSpan, ResourceSample, Signal, Timeline
 
 SCHEMA_VERSION = 1
@@ -160,6 +161,27 @@ class Journal:
     """Why the harness failed, when it did."""
     chaoslab_version: str = __version__
 
+    def __post_init__(self) -> None:
+        """A journal never holds a secret: whatever it is built from, its texts are redacted here."""
+        # Every renderer, `analyse`, game days and the pytest plugin read a Journal, and the engine
+        # builds one from the experiment it ran: masking here covers all of them at once.
+        redacted: dict[str, Any] = {
+            "experiment": redacted_experiment(self.experiment),
+            "timeline": _redacted_timeline(self.timeline),
+            "analysis": replace(
+                self.analysis,
+                warnings=tuple(redact_text(w) for w in self.analysis.warnings),
+                reasons=tuple(redact_text(r) for r in self.analysis.reasons),
+            ),
+            "topology": redact_data(dict(self.topology)),
+            "parameters": redact_data(dict(self.parameters)),
+            "abort_reason": redact_text(self.abort_reason) if self.abort_reason else self.abort_reason,
+            "revert_errors": tuple(redact_text(e) for e in self.revert_errors),
+            "error": redact_text(self.error) if self.error else self.error,
+        }
+        for name, value in redacted.items():
+            object.__setattr__(self, name, value)
+
     @property
     def schema_version(self) -> int:
         """The schema this value is in: always the current one (older journals are migrated on reading)."""
@@ -240,6 +262,66 @@ class Journal:
             error=_opt_str(current.get("error")),
             chaoslab_version=str(current.get("chaoslab_version") or "?"),
         )
+
+
+# --- redaction -------------------------------------------------------------------------------
+
+
+def redacted_experiment(spec: ExperimentSpec) -> ExperimentSpec:
+    """``spec`` with its secrets masked (the same object when it holds none).
+
+    A value that no longer validates once masked (an experiment's name that contains a remembered
+    secret) is part of the experiment's structure, already in file names and report titles: it is
+    kept as it was rather than losing the journal.
+    """
+    original = spec.model_dump(mode="json", by_alias=True)
+    masked = redact_data(original)
+    if masked == original:
+        return spec
+    for _ in range(8):
+        try:
+            return ExperimentSpec.model_validate(masked)
+        except ValidationError as exc:
+            for error in exc.errors():
+                _put_back(masked, original, error["loc"])
+    return ExperimentSpec.model_validate(masked)  # each round puts back what failed: never reached in practice
+
+
+def _put_back(masked: Any, original: Any, loc: tuple[int | str, ...]) -> None:
+    """Restore the original value at a pydantic location (union tags in it are skipped)."""
+    node, source = masked, original
+    for part in loc[:-1]:
+        if _has(node, source, part):
+            node, source = node[part], source[part]
+    last = loc[-1] if loc else None
+    if _has(node, source, last):
+        node[last] = source[last]
+
+
+def _has(node: Any, source: Any, part: object) -> bool:
+    """Whether both copies have ``part`` (a key, or an index of a list); a union tag is in neither."""
+    if isinstance(node, dict) and isinstance(source, dict):
+        return part in node and part in source
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
+
+
+def _redacted_timeline(timeline: Timeline) -> Timeline:
+    """The timeline's texts (events, fault records) with their secrets masked; the numbers as they are."""
+    return replace(
+        timeline,
+        events=tuple(
+            replace(e, message=redact_text(e.message), data=redact_data(dict(e.data))) for e in timeline.events
+        ),
+        faults=tuple(
+            replace(
+                f,
+                description=redact_text(f.description),
+                detail=redact_data(dict(f.detail)),
+                error=redact_text(f.error) if f.error else f.error,
+            )
+            for f in timeline.faults
+        ),
+    )
 
 
 # --- reading the parts, naming the field that is wrong ---------------------------------------

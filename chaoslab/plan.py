@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from chaoslab.model.faults import FaultBase
 from chaoslab.model.loading import Experiment, resolve_known_refs, runtime_refs
+from chaoslab.redact import redact_text
 from chaoslab.units import format_duration
 
 PHASE_NAMES = ("warmup", "baseline", "fault", "recovery")
@@ -164,7 +165,8 @@ def render_plan(plan: Plan) -> str:
     )
     for rule in spec.abort:
         lines.append(f"abort when: {_describe_abort(rule)}")
-    return "\n".join(lines)
+    # a parameter or URL may hold a literal secret (db_password=..., postgres://app:PASS@...)
+    return redact_text("\n".join(lines))
 
 
 def _param_text(value: object) -> str:

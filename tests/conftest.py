@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from chaoslab.redact import forget_all
 from chaoslab.system.postgres import PostgresServer
 
 pytest_plugins = ["tests.fixtures_docker"]
@@ -30,6 +31,13 @@ def _fresh_logging() -> Iterator[None]:
     """
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _nothing_remembered() -> Iterator[None]:
+    """Secrets remembered by one test (a value read from ${env:...}) are not masked in the next one's output."""
+    yield
+    forget_all()
 
 
 def require(condition: bool, reason: str) -> None:

@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from chaoslab import __version__
-from chaoslab.cli import COMMANDS, main
+from chaoslab.cli import COMMANDS, main, redacting_excepthook
+from chaoslab.redact import remember
 from tests.model.conftest import SHOP, TINY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -294,3 +295,15 @@ class TestConsoleScript:
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == f"ok  {tiny}  (tiny, topology shop, 1 fault(s))\n"
         assert json.loads(proc.stderr.splitlines()[0])["event"] == "experiment.valid"
+
+
+def test_an_unexpected_traceback_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug's traceback printed by the CLI's excepthook masks a remembered secret."""
+    remember("remembered-0123")
+    try:
+        raise KeyError("remembered-0123")
+    except KeyError as exc:
+        redacting_excepthook(KeyError, exc, exc.__traceback__)
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyError: '***'" in err
+    assert "remembered-0123" not in err

@@ -28,8 +28,9 @@ from chaoslab.journal import (
 )
 from chaoslab.load.generator import LoadGenerator
 from chaoslab.load.recorder import Recorder
-from chaoslab.model.experiment import LoadSpec
+from chaoslab.model.experiment import ExperimentSpec, LoadSpec
 from chaoslab.model.topology import TopologySpec
+from chaoslab.redact import remember
 from chaoslab.system.probes import ProbeRunner
 from chaoslab.system.resources import ResourceSampler
 from chaoslab.testing import experiment_spec, sample_journal
@@ -448,3 +449,48 @@ class TestJournalRoundTrip:
         assert len(original.signals["probe:api"].windows) >= 4  # 6 unless the host stalls this process
         assert len(original.resources["api"]) >= 2 and len(original.resources["host"]) >= 2
         assert len(original.generator) == 6
+
+
+class TestJournalSecrets:
+    """A Journal cannot hold a secret, whatever it is built from: every renderer reads a redacted one."""
+
+    def test_built_with_secrets_holds_none(self, tmp_path: Path) -> None:
+        """Literal header, URL password, remembered value in an error and an event: *** in the value and the file."""
+        remember("remembered-0123")
+        journal = sample_journal()
+        data = journal.experiment.model_dump(mode="json", by_alias=True)
+        data["load"]["mix"][0]["headers"] = {"Authorization": "Bearer literal-0123", "X-Key": "${env:K}"}
+        data["load"]["mix"][0]["url"] = "http://u:pw-0123@127.0.0.1:1/x"
+        secret_timeline = dataclasses.replace(
+            journal.timeline, events=(Event(1.0, "note", "saw remembered-0123", {"password": "pw-0123"}),)
+        )
+        built = dataclasses.replace(
+            journal,
+            experiment=ExperimentSpec.model_validate(data),
+            timeline=secret_timeline,
+            topology={"services": {"db": {"dsn": "postgresql://a:pw-0123@h/d"}}},
+            parameters={"db_password": "pw-0123"},
+            error="login failed: remembered-0123",
+        )
+        request = built.experiment.load.mix[0]
+        assert request.headers == {"Authorization": "***", "X-Key": "${env:K}"}
+        assert request.url == "http://u:***@127.0.0.1:1/x"
+        assert built.error == "login failed: ***"
+        assert built.timeline.events[0].message == "saw ***" and built.timeline.events[0].data == {"password": "***"}
+        path = write_journal(built, tmp_path / "journal.json")
+        text = path.read_text()
+        for secret in ("literal-0123", "pw-0123", "remembered-0123"):
+            assert secret not in text
+        assert read_journal(path).experiment == built.experiment
+
+    def test_a_name_that_contains_a_remembered_value_stays_valid(self) -> None:
+        """Masking that would break the experiment's structure (its name's pattern) keeps that value."""
+        journal = sample_journal(name="cascade-abcd1234")
+        remember("abcd1234")
+        rebuilt = dataclasses.replace(journal)
+        assert rebuilt.experiment.name == "cascade-abcd1234"
+
+    def test_no_secret_keeps_the_same_experiment(self) -> None:
+        """Nothing to mask: the experiment object itself is kept (no re-validation)."""
+        journal = sample_journal()
+        assert dataclasses.replace(journal).experiment is journal.experiment

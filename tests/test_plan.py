@@ -136,3 +136,21 @@ class TestResolveKnownRefs:
         """Known references are replaced; run-time ones stay as written."""
         refs = {"service:api": "http://127.0.0.1:1"}
         assert resolve_known_refs("${service:api}/x?d=${run_dir}", refs) == "http://127.0.0.1:1/x?d=${run_dir}"
+
+
+class TestPlanSecrets:
+    """The plan shows where a secret comes from, never a secret."""
+
+    def test_literal_secrets_masked_references_shown(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A secret-named parameter and a URL password are ***; ${env:...} is shown as written."""
+        monkeypatch.setenv("CHAOSLAB_T_TOKEN", "tok-0123456789")
+        text = TINY.replace(
+            "topology: shop.yaml\n", "topology: shop.yaml\nparameters: {db_password: hunter2x}\n"
+        ).replace(
+            "      url: ${service:api}/search\n",
+            "      url: http://u:pw-literal-1@127.0.0.1:18080/s?t=${env:CHAOSLAB_T_TOKEN}\n",
+        )
+        rendered = render_plan(build_plan(load(tmp_path, text)))
+        assert "db_password=***" in rendered
+        assert "http://u:***@127.0.0.1:18080/s?t=${env:CHAOSLAB_T_TOKEN}" in rendered
+        assert "hunter2x" not in rendered and "pw-literal-1" not in rendered and "tok-0123456789" not in rendered

@@ -8,6 +8,7 @@ import click
 
 from chaoslab.errors import ExitCode
 from chaoslab.model.loading import load_experiment, load_topology, parse_overrides, read_document
+from chaoslab.redact import redact_text
 from chaoslab.system.preflight import Finding, Status, run_preflight
 
 
@@ -58,4 +59,5 @@ def render_findings(findings: list[Finding]) -> str:
         lines.append(f"{f.status.value:<4}  {f.item:<{width_item}}  {f.check:<{width_check}}  {f.detail}")
         if f.status is Status.FAIL and f.fix:
             lines.append(f"{'':<4}  {'':<{width_item}}  fix: {f.fix}")
-    return "\n".join(lines)
+    # a failure quotes what the service or driver said, which may repeat a secret it was sent
+    return redact_text("\n".join(lines))

@@ -35,6 +35,7 @@ import psutil
 from chaoslab.errors import ExitCode, HarnessError, SpecError
 from chaoslab.files import write_atomic
 from chaoslab.model.loading import load_topology, parse_overrides, runtime_refs
+from chaoslab.redact import redact_data, redact_text
 from chaoslab.system.processes import process_identity, same_process, stop_pid
 
 UP_TIMEOUT_S = 120.0
@@ -85,8 +86,8 @@ class DemoState:
             return None
 
     def write(self, path: Path) -> None:
-        """Write atomically (readers never see half a file)."""
-        write_atomic(path, json.dumps(_as_dict(self), indent=2))
+        """Write atomically (readers never see half a file), secrets in parameters or URLs masked."""
+        write_atomic(path, json.dumps(redact_data(_as_dict(self)), indent=2))
 
 
 def _as_dict(state: DemoState) -> dict[str, Any]:
@@ -200,7 +201,7 @@ async def _supervise(topology_ref: str, values: dict[str, Any]) -> None:
     finally:
         problems = await launcher.stop_all()
         for problem in problems:
-            click.echo(f"chaoslab: warning: {problem}", err=True)
+            click.echo(f"chaoslab: warning: {redact_text(problem)}", err=True)
         ledger.close(remove=not problems)
         state = DemoState.read(state_file())
         if state is not None and state.supervisor_pid == me.pid:

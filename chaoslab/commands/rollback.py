@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from chaoslab.errors import ExitCode
+from chaoslab.redact import redact_text
 
 
 @click.command("rollback")
@@ -26,7 +27,7 @@ def rollback_command(state_dir: Path | None, force: bool) -> None:
         click.echo(f"skipped: {line}")
     for action in report.actions:
         mark = "ok    " if action.ok else "FAILED"
-        detail = f" — {action.detail}" if action.detail else ""
+        detail = f" — {redact_text(action.detail)}" if action.detail else ""
         click.echo(f"{mark} [{action.run_id}] {action.what}{detail}")
     if not report.actions and not report.skipped:
         click.echo("nothing to roll back")

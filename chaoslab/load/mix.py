@@ -22,6 +22,7 @@ from chaoslab.load.http import request_head, split_origin
 from chaoslab.load.templating import JsonTemplate, Template, compile_json, compile_template
 from chaoslab.model.experiment import LoginSpec, RequestSpec
 from chaoslab.model.loading import resolve_runtime_refs
+from chaoslab.redact import remember
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,11 @@ async def login_headers(login: LoginSpec, refs: Mapping[str, str]) -> dict[str, 
             token = token[part]
     except (ValueError, KeyError, TypeError, IndexError):
         raise HarnessError(f"login to {url}: no field {login.token_field!r} in the answer {text[:200]!r}") from None
-    return {login.header: login.template.format(token=token)}
+    # the token is a secret like the password that got it: masked wherever it would be written
+    remember(str(token))
+    value = login.template.format(token=token)
+    remember(value)
+    return {login.header: value}
 
 
 _login = login_headers

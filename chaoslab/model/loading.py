@@ -7,6 +7,10 @@ The order matters for the messages: the topology is read first (its ``parameters
 defaults), then ``quick:`` is merged, ``--set`` applied, ``${param}`` substituted, both models
 validated, and finally targets, signals and ``${service:NAME}``-style references are checked
 against the topology.
+
+``${env:NAME}`` and ``${file:PATH}`` (:mod:`chaoslab.model.references`) stay in the models as
+written: loading makes relative ``${file:...}`` paths absolute (against the file they are written
+in) and checks that each can be read; the value is read only where it is used.
 """
 
 from __future__ import annotations
@@ -31,14 +35,38 @@ from chaoslab.errors import SpecError
 from chaoslab.model.experiment import ExperimentSpec, experiment_model
 from chaoslab.model.faults import DiskFillFault, FaultBase
 from chaoslab.model.messages import Provenance, describe_value, did_you_mean, dotted, to_spec_error
+from chaoslab.model.references import absolute_file_refs, is_secret_ref, read_reference, reference_problem
 from chaoslab.model.topology import ParamValue, TopologySpec
 from chaoslab.model.yamlsource import Path_, SourceDoc, parse_yaml
+from chaoslab.redact import literal_secrets, remember
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 BUILTIN_TOPOLOGIES = builtin_topologies_dir()
 BUILTIN_EXPERIMENTS = builtin_experiments_dir()
 RUNTIME_REFS = frozenset({"python", "run_dir", "state_dir", "project_dir"})
 """``${...}`` names resolved when the run starts, not at load time."""
+
+EXPERIMENT_SECRET_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("load", "mix", "*", "url"),
+    ("load", "mix", "*", "headers"),
+    ("load", "mix", "*", "json"),
+    ("load", "mix", "*", "body"),
+    ("load", "login", "url"),
+    ("load", "login", "json"),
+)
+"""Where an experiment may hold ``${env:...}`` and ``${file:...}``: the fields read at the point of use."""
+
+TOPOLOGY_SECRET_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("services", "*", "url"),
+    ("services", "*", "dsn"),
+    ("services", "*", "launch", "command"),
+    ("services", "*", "launch", "env"),
+    ("services", "*", "probe", "url"),
+    ("services", "*", "probe", "dsn"),
+    ("services", "*", "process", "cmdline"),
+)
+"""Where a topology may hold ``${env:...}`` and ``${file:...}``. A field that takes a secret resolves
+it with :func:`resolve_runtime_refs` where it is used, and is listed here."""
 
 _REF = re.compile(r"\$\{([^}]*)\}")
 _MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -258,6 +286,7 @@ def experiment_from_document(
                 field="quick",
             )
         data = _deep_merge(data, patch, (), quick_paths)
+    data = absolute_file_refs(data, path.parent if path is not None else Path.cwd())
     # topology first: its parameters are defaults the experiment and --set may override;
     # --set topology=compose/topology.yaml runs the same experiment against another deployment
     topo_set = "topology" in overrides
@@ -280,7 +309,8 @@ def experiment_from_document(
         # the bad value came from the command line, not from the file
         raise SpecError(exc.message, field=f"--set topology={_scalar_text(topo_ref)}") from None
     topo_doc = read_document(topo_path)
-    topo_params = _parameters_of(topo_doc.data, str(topo_path), topo_doc)
+    topo_raw = absolute_file_refs(topo_doc.data, topo_path.parent)
+    topo_params = _parameters_of(topo_raw, str(topo_path), topo_doc)
     exp_params = _parameters_of(data, where, doc)
     params: dict[str, Any] = {**topo_params, **exp_params}
     set_paths: dict[Path_, str] = {}
@@ -289,6 +319,7 @@ def experiment_from_document(
         if key == "topology":
             continue
         text = f"{key}={_scalar_text(value)}"
+        value = absolute_file_refs(value, Path.cwd())
         keys = key.split(".")
         if keys[0] == "parameters" and len(keys) == 2:
             keys = keys[1:]
@@ -310,7 +341,7 @@ def experiment_from_document(
     data["parameters"] = {k: v for k, v in params.items() if k in exp_params or k in set_params}
     origins: dict[Path_, str] = {}
     data = _substitute(data, params, where, doc, (), origins)
-    topo_data = _substitute(topo_doc.data, params, str(topo_path), topo_doc, (), {})
+    topo_data = _substitute(topo_raw, params, str(topo_path), topo_doc, (), {})
     topo_data["parameters"] = {k: params[k] for k in topo_params}
     topology = validate_model(TopologySpec, topo_data, file=str(topo_path), doc=topo_doc)
     provenance = Provenance(
@@ -318,8 +349,9 @@ def experiment_from_document(
     )
     spec = validate_model(experiment_model(fault_models), data, file=where, doc=doc, provenance=provenance)
     _cross_check(spec, topology, where, doc)
-    _check_refs(data, topology, where, doc, ("parameters", "description"))
-    _check_refs(topo_data, topology, str(topo_path), topo_doc, ("parameters", "description"))
+    _check_refs(data, topology, where, doc, ("parameters", "description"), EXPERIMENT_SECRET_FIELDS, provenance)
+    _check_refs(topo_data, topology, str(topo_path), topo_doc, ("parameters", "description"), TOPOLOGY_SECRET_FIELDS)
+    _remember_literal_secrets(data, topo_data)
     return Experiment(spec=spec, topology=topology, path=path, parameters=params, quick=quick)
 
 
@@ -367,7 +399,8 @@ def load_topology(ref: str, *, overrides: Mapping[str, Any] | None = None) -> To
     """Load a topology on its own (for ``chaoslab demo``), with parameter overrides."""
     path = find_topology(ref, relative_to=Path.cwd(), shown=ref)
     doc = read_document(path)
-    params: dict[str, Any] = dict(_parameters_of(doc.data, str(path), doc))
+    raw = absolute_file_refs(doc.data, path.parent)
+    params: dict[str, Any] = dict(_parameters_of(raw, str(path), doc))
     for key, value in (overrides or {}).items():
         if key not in params:
             known = ", ".join(sorted(params)) or "none"
@@ -375,11 +408,12 @@ def load_topology(ref: str, *, overrides: Mapping[str, Any] | None = None) -> To
                 f"unknown parameter {key!r}{did_you_mean(key, params)} (parameters of topology {ref!r}: {known})",
                 field=f"--set {key}={_scalar_text(value)}",
             )
-        params[key] = value
-    data = _substitute(doc.data, params, str(path), doc, (), {})
+        params[key] = absolute_file_refs(value, Path.cwd())
+    data = _substitute(raw, params, str(path), doc, (), {})
     data["parameters"] = params
     topology = validate_model(TopologySpec, data, file=str(path), doc=doc)
-    _check_refs(data, topology, str(path), doc, ("parameters", "description"))
+    _check_refs(data, topology, str(path), doc, ("parameters", "description"), TOPOLOGY_SECRET_FIELDS)
+    _remember_literal_secrets(data)
     return topology
 
 
@@ -452,15 +486,27 @@ def _param(name: str, params: Mapping[str, Any], file: str, doc: SourceDoc, path
 
 
 def resolve_runtime_refs(text: str, refs: Mapping[str, str]) -> str:
-    """Replace ``${service:NAME}``, ``${link:NAME}``, ``${python}`` ... with their run-time values."""
+    """Replace ``${service:NAME}``, ``${link:NAME}``, ``${python}`` ... with their run-time values.
+
+    ``${env:NAME}`` and ``${file:PATH}`` are read here, at the point of use, also inside the value
+    of another reference (a service URL with ``${env:...}`` in its user information).
+    """
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in refs:
-            return refs[name]
+            value = refs[name]
+            return _REF.sub(_secret_or_kept, value) if "${" in value else value
+        if is_secret_ref(name):
+            return read_reference(name)
         raise SpecError(f"unknown reference ${{{name}}} in {text!r}")
 
     return _REF.sub(replace, text)
+
+
+def _secret_or_kept(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return read_reference(name) if is_secret_ref(name) else match.group(0)
 
 
 def resolve_known_refs(text: str, refs: Mapping[str, str]) -> str:
@@ -484,8 +530,17 @@ def runtime_refs(topology: TopologySpec, extra: Mapping[str, str] | None = None)
     return refs
 
 
-def _check_refs(data: Any, topology: TopologySpec, file: str, doc: SourceDoc, skip: tuple[str, ...]) -> None:
-    """Every ``${service:NAME}``, ``${link:NAME}`` ... must name something the topology has."""
+def _check_refs(
+    data: Any,
+    topology: TopologySpec,
+    file: str,
+    doc: SourceDoc,
+    skip: tuple[str, ...],
+    secret_fields: tuple[tuple[str, ...], ...],
+    provenance: Provenance | None = None,
+) -> None:
+    """Every ``${service:NAME}``, ``${link:NAME}`` ... must name something the topology has;
+    every ``${env:NAME}`` and ``${file:PATH}`` must be readable."""
     known = set(runtime_refs(topology)) | RUNTIME_REFS
     for path, text in _strings(data, ()):
         if path[:1] and path[0] in skip:
@@ -493,6 +548,17 @@ def _check_refs(data: Any, topology: TopologySpec, file: str, doc: SourceDoc, sk
         for match in _REF.finditer(text):
             name = match.group(1)
             if name in known or _is_param_ref(name):
+                continue
+            if is_secret_ref(name):
+                if path[0] == "quick":
+                    continue  # a quick: patch is checked when it is used (then it is merged into the fields)
+                if not any(_under(path, pattern) for pattern in secret_fields):
+                    fields = ", ".join(".".join(p) for p in secret_fields)
+                    problem: str | None = f"${{{name}}} is not read in this field; secrets go in {fields}"
+                else:
+                    problem = reference_problem(name)
+                if problem is not None:
+                    raise _reference_error(problem, path, file, doc, provenance)
                 continue
             prefix = name.partition(":")[0]
             choices = sorted(k for k in known if k.startswith(prefix + ":")) or sorted(known)
@@ -504,6 +570,33 @@ def _check_refs(data: Any, topology: TopologySpec, file: str, doc: SourceDoc, sk
                 line=doc.line_of(path),
                 field=dotted(path),
             )
+
+
+def _under(path: Path_, pattern: tuple[str, ...]) -> bool:
+    """Whether ``path`` is ``pattern`` or inside it (``*`` matches any one key or index)."""
+    return len(path) >= len(pattern) and all(p == "*" or p == str(k) for p, k in zip(pattern, path, strict=False))
+
+
+def _reference_error(problem: str, path: Path_, file: str, doc: SourceDoc, provenance: Provenance | None) -> SpecError:
+    """A bad ``${env:...}``/``${file:...}`` at ``path``, blamed on the ``--set`` or parameter it came from."""
+    if provenance is not None:
+        set_text = provenance.set_override(path)
+        if set_text is not None:
+            return SpecError(problem, field=f"--set {set_text}")
+        if path in provenance.params:
+            name = provenance.params[path]
+            how = f", set by --set {provenance.set_params[name]}" if name in provenance.set_params else ""
+            problem += f" (from ${{{name}}}{how})"
+        if any(path[: len(q)] == q for q in provenance.quick_paths):
+            path = ("quick", *path)  # changed by --quick: the text is in the quick: section
+    return SpecError(problem, file=file, line=doc.line_of(path), field=dotted(path))
+
+
+def _remember_literal_secrets(*documents: Any) -> None:
+    """Secrets written into the files themselves (a DSN's password, a token header) are masked by value too."""
+    for document in documents:
+        for value in literal_secrets(document):
+            remember(value)
 
 
 def _strings(value: Any, path: Path_) -> Iterable[tuple[Path_, str]]:

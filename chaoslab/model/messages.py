@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 
 from chaoslab.errors import SpecError
 from chaoslab.model.yamlsource import Path_, SourceDoc
+from chaoslab.redact import MASK, is_secret_name
 
 _TAG_NAMES = {"kind": "fault kind", "when": "abort condition", "type": "probe type"}
 
@@ -44,8 +45,21 @@ class Provenance:
         return None
 
 
+class _Hidden:
+    """The value of a field named like a secret, in a message: shown as ``***``."""
+
+    def __repr__(self) -> str:
+        return MASK
+
+
+HIDDEN = _Hidden()
+"""Stands for a secret field's value in messages."""
+
+
 def describe_value(value: Any) -> str:
     """A short description of a YAML value for "got ..." in messages: ``a list``, ``a string ('x')``."""
+    if isinstance(value, _Hidden):
+        return f"a hidden value ({MASK})"
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -63,6 +77,8 @@ def describe_value(value: Any) -> str:
 
 def shown(value: Any, limit: int = 60) -> str:
     """A value as it appears in a message: strings quoted and cut, numbers plain, the rest described."""
+    if isinstance(value, _Hidden):
+        return MASK
     if isinstance(value, str):
         text = repr(value)
         return text if len(text) <= limit else text[: limit - 2] + "…'"
@@ -300,6 +316,8 @@ def to_spec_error(
     """The most useful of ``exc``'s errors as a one-line :class:`SpecError` pointing into ``doc``."""
     provenance = provenance or Provenance()
     err, where = _pick(exc.errors(include_url=False), model, data, doc)
+    if any(is_secret_name(part) for part in where.path) and isinstance(err.get("input"), str | int | float):
+        err = {**err, "input": HIDDEN}  # "expected ..., got ***": the field's name says its value is a secret
     message, field_path = _message(err, where, data)
     set_text = provenance.set_override(field_path)
     if set_text is not None and err["type"] != "missing":

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from chaoslab.model.references import without_secret_refs
 from chaoslab.model.types import FROZEN, Duration, JsonValue, Size
 
 ParamValue = str | int | float | bool
@@ -199,12 +200,15 @@ class TopologySpec(BaseModel):
                         "set allow_non_loopback: true in the topology to allow it"
                     )
         for name, service in self.services.items():
-            if service.url is not None and not is_loopback(urlsplit(service.url).hostname or ""):
+            # ${env:...} in a URL's user information is a secret, not a part of its host
+            if service.url is not None and not is_loopback(urlsplit(without_secret_refs(service.url)).hostname or ""):
                 raise ValueError(
                     f"services.{name}.url: {service.url!r} is not on loopback; "
                     "set allow_non_loopback: true in the topology to allow it"
                 )
-        if self.toxiproxy != "embedded" and not is_loopback(urlsplit(self.toxiproxy).hostname or ""):
+        if self.toxiproxy != "embedded" and not is_loopback(
+            urlsplit(without_secret_refs(self.toxiproxy)).hostname or ""
+        ):
             raise ValueError(
                 f"toxiproxy: {self.toxiproxy!r} is not on loopback; "
                 "set allow_non_loopback: true in the topology to allow it"

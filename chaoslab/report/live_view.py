@@ -26,6 +26,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from chaoslab.redact import redact_text
 from chaoslab.report.live_state import LiveState
 from chaoslab.report.model import fmt_ms, fmt_pct
 
@@ -85,7 +86,7 @@ def render_state(state: LiveState, *, keys_hint: bool = False, notes: tuple[str,
     if state.saturated:
         parts.append(Text("load generator saturated: latencies include its own lag", style="bold yellow"))
     if state.message:
-        parts.append(Text(state.message, style="bold red"))
+        parts.append(Text(redact_text(state.message), style="bold red"))
     for note in notes[-3:]:
         parts.append(Text(f"note: {note}", style="magenta"))
     if keys_hint:

@@ -15,6 +15,10 @@ left behind. Each line is one typed, frozen entry (:data:`LedgerEntry`), tagged 
 
 The format is the one earlier versions wrote (same keys, same state words); a line this version
 cannot read is skipped and counted (:attr:`LedgerState.unreadable`), never guessed at.
+
+Every entry is redacted before it is written (:func:`chaoslab.redact.redact_data`): a command
+line, a DSN or a header holds ``***`` where a secret was. ``${env:...}`` and ``${file:...}``
+references are kept, and ``chaoslab rollback`` reads them again when it needs the value.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any, ClassVar, Self
 
 import psutil
 
+from chaoslab.redact import redact_data, redact_text
 from chaoslab.run.notes import state_dir as default_state_dir
 from chaoslab.system.entries import (
     ContainerEntry,
@@ -222,8 +227,11 @@ class Ledger:
         return ledger
 
     def append(self, entry: LedgerEntry) -> None:
-        """Write one entry and fsync it before returning."""
-        line = json.dumps({"at": time.time(), **entry.to_json()}, default=str) + "\n"
+        """Write one entry, its secrets masked, and fsync it before returning."""
+        line = (
+            json.dumps(redact_data({"at": time.time(), **entry.to_json()}), default=lambda o: redact_text(str(o)))
+            + "\n"
+        )
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode())

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from chaoslab.errors import SafetyError
 from chaoslab.model.loading import Experiment, resolve_runtime_refs, runtime_refs
+from chaoslab.model.references import without_secret_refs
 from chaoslab.model.topology import is_loopback
 
 _HINT = "set allow_non_loopback: true in the topology to allow it"
@@ -21,12 +22,18 @@ def check_network_safety(experiment: Experiment) -> None:
     topology = experiment.topology
     if topology.allow_non_loopback:
         return
-    refs = runtime_refs(topology, {"run_dir": "/", "state_dir": "/", "toxiproxy": "http://127.0.0.1:8474"})
+    # only hosts are checked: ${env:...} and ${file:...} (user information, tokens) stay unread
+    refs = {
+        name: without_secret_refs(value)
+        for name, value in runtime_refs(
+            topology, {"run_dir": "/", "state_dir": "/", "toxiproxy": "http://127.0.0.1:8474"}
+        ).items()
+    }
     requests = list(experiment.spec.load.mix)
     if experiment.spec.load.login is not None:
         requests.append(experiment.spec.load.login)  # type: ignore[arg-type]
     for index, request in enumerate(requests):
-        url = resolve_runtime_refs(request.url, refs)
+        url = resolve_runtime_refs(without_secret_refs(request.url), refs)
         host = urlsplit(url).hostname or ""
         if not is_loopback(host):
             where = f"load.mix.{index}.url" if index < len(experiment.spec.load.mix) else "load.login.url"
@@ -36,11 +43,11 @@ def check_network_safety(experiment: Experiment) -> None:
         if probe is None:
             continue
         if probe.url is not None:
-            host = urlsplit(resolve_runtime_refs(probe.url, refs)).hostname or ""
+            host = urlsplit(resolve_runtime_refs(without_secret_refs(probe.url), refs)).hostname or ""
         elif probe.address is not None:
             host = probe.address.rpartition(":")[0]
         elif probe.dsn is not None:
-            host = urlsplit(probe.dsn).hostname or ""
+            host = urlsplit(resolve_runtime_refs(without_secret_refs(probe.dsn), refs)).hostname or ""
         else:
             continue
         if not is_loopback(host):

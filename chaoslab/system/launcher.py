@@ -318,7 +318,7 @@ class Launcher:
                     f"service {name} exited during start-up "
                     f"({_describe_exit(process.returncode)}): {_tail(managed.log_path if managed else None)}"
                 )
-            return await check_health(spec, self.pids(name))
+            return await check_health(spec, self.pids(name), resolve=self._resolve)
 
         if not await _wait_until(healthy, limit):
             where = f": {_tail(managed.log_path)}" if managed and managed.log_path else ""
@@ -446,8 +446,11 @@ class Launcher:
             self.on_event(kind, message, data)
 
 
-async def check_health(spec: ServiceSpec, pids: list[int]) -> bool:
-    """One readiness check from the service's probe (or its process being alive)."""
+async def check_health(spec: ServiceSpec, pids: list[int], *, resolve: Callable[[str], str] = str) -> bool:
+    """One readiness check from the service's probe (or its process being alive).
+
+    ``resolve`` turns the probe's URL or DSN into what is used (``${service:...}``, ``${env:...}``).
+    """
     probe = spec.probe
     try:
         if probe is None or probe.type in ("process", "container"):
@@ -455,7 +458,7 @@ async def check_health(spec: ServiceSpec, pids: list[int]) -> bool:
         if probe.type == "http":
             assert probe.url is not None
             timeout = aiohttp.ClientTimeout(total=probe.timeout)
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(probe.url) as resp:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(resolve(probe.url)) as resp:
                 return resp.status == probe.expect_status
         if probe.type == "tcp":
             assert probe.address is not None
@@ -469,7 +472,7 @@ async def check_health(spec: ServiceSpec, pids: list[int]) -> bool:
             import asyncpg
 
             assert probe.dsn is not None
-            conn = await asyncpg.connect(probe.dsn, timeout=probe.timeout)
+            conn = await asyncpg.connect(resolve(probe.dsn), timeout=probe.timeout)
             try:
                 return bool(await conn.fetchval("SELECT 1") == 1)
             finally:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -29,7 +29,9 @@ import docker
 
 from chaoslab.errors import HarnessError
 from chaoslab.model.loading import resolve_known_refs, runtime_refs
+from chaoslab.model.references import resolve_secret_refs
 from chaoslab.model.topology import LinkSpec, ServiceSpec, TopologySpec, is_loopback
+from chaoslab.redact import redact_text
 from chaoslab.system.containers import engine_reachable
 from chaoslab.system.postgres import pg_bin
 from chaoslab.system.probes import container_filters, container_outcome, http_outcome
@@ -272,7 +274,7 @@ async def _probe(
             timeout = aiohttp.ClientTimeout(total=timeout_s)
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(url, allow_redirects=False) as resp,
+                session.get(resolve_secret_refs(url), allow_redirects=False) as resp,
             ):
                 body = await resp.read()
             error = http_outcome(resp.status, body, probe)
@@ -284,8 +286,8 @@ async def _probe(
             return Finding(item, check, Status.OK, f"HTTP {resp.status} in {_ms(started)}")
         if probe is not None and probe.type == "postgres":
             dsn = resolve_known_refs(probe.dsn or "", refs)
-            check = f"postgres {_redacted(dsn)}"
-            conn = await asyncpg.connect(dsn, timeout=timeout_s)
+            check = f"postgres {redact_text(dsn)}"  # ${env:...} shown as written, a literal password as ***
+            conn = await asyncpg.connect(resolve_secret_refs(dsn), timeout=timeout_s)
             try:
                 await conn.fetchval("SELECT 1")
             finally:
@@ -482,15 +484,6 @@ def _why(exc: BaseException) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
-
-
-def _redacted(dsn: str) -> str:
-    """A DSN without its password (secrets never reach the terminal)."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def run_preflight(topology: TopologySpec, *, fault_kinds: Iterable[str] = ()) -> list[Finding]:

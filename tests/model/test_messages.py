@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
+from chaoslab.errors import SpecError
 from chaoslab.model.experiment import ExperimentSpec, RampProfile
 from chaoslab.model.faults import LatencyFault
+from chaoslab.model.loading import load_experiment
 from chaoslab.model.messages import describe_value, did_you_mean, dotted, expected_of, locate, shown, union_tags
 from chaoslab.model.topology import ParamValue
+from tests.model.conftest import SHOP, TINY
 
 DATA: dict[str, Any] = {
     "name": "x",
@@ -97,3 +100,24 @@ class TestWords:
         """Types in words."""
         assert expected_of(int) == "an integer"
         assert expected_of(ParamValue) == "a string, an integer, a number or true or false"
+
+
+class TestSecretFields:
+    """A field named like a secret never has its value quoted in a message."""
+
+    def test_wrong_type_in_a_secret_field_is_shown_hidden(self, tmp_path: Any) -> None:
+        """``X-Api-Key: 12345`` (a number, not a string): the message says so without the number."""
+        (tmp_path / "shop.yaml").write_text(SHOP)
+        path = tmp_path / "exp.yaml"
+        path.write_text(
+            TINY.replace(
+                "      url: ${service:api}/search\n",
+                "      url: ${service:api}/search\n      headers: {X-Api-Key: 9876543}\n",
+            )
+        )
+        with pytest.raises(SpecError) as caught:
+            load_experiment(path)
+        assert (
+            str(caught.value) == f"{path}:8: load.mix.0.headers.X-Api-Key: expected a string, got a hidden value (***)"
+        )
+        assert "9876543" not in str(caught.value)

@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from chaoslab.redact import remember
 from chaoslab.run.ledger import (
     EndEntry,
     FaultEntry,
@@ -207,3 +208,31 @@ class TestFileFormat:
             MountEntry(path="/p", state=MountStatus.UMOUNT_FAILED),
         ]
         assert [entry_from_json(e.to_json()) for e in entries] == entries
+
+
+class TestLedgerSecrets:
+    """Nothing written to a ledger holds a secret; references stay, for rollback to read again."""
+
+    def test_entries_are_redacted(self, tmp_path: Path) -> None:
+        """A launched command's secret flag, a DSN password and a remembered value: ***; ${env:...} kept."""
+        remember("remembered-0123")
+        ledger = Ledger.create(
+            "r1",
+            base=tmp_path,
+            topology={"services": {"db": {"dsn": "postgresql://app:${env:PGPW}@127.0.0.1/app"}}},
+        )
+        ledger.append(
+            ProcessEntry(
+                pid=1,
+                state=ProcessStatus.STARTED,
+                argv=("svc", "--password", "pw-0123", "--dsn", "postgres://a:b-0123@h/d"),
+            )
+        )
+        ledger.append(FaultEntry(label="f0", state=FaultStatus.REVERT_FAILED, problem="saw remembered-0123"))
+        text = ledger.path.read_text()
+        assert "pw-0123" not in text and "b-0123" not in text and "remembered-0123" not in text
+        state = read_ledger(ledger.path)
+        assert state.header is not None
+        assert state.header.topology["services"]["db"]["dsn"] == "postgresql://app:${env:PGPW}@127.0.0.1/app"
+        lines = text.splitlines()
+        assert '"--password", "***"' in lines[1] and "postgres://a:***@h/d" in lines[1]

@@ -15,6 +15,12 @@ per-window batch as a JSON line; they are replayed into the Recorder on chaoslab
 Leaving ``run`` in any way (the end of the load, cancellation, an error) stops exactly the
 processes started here: SIGTERM to the master (its workers quit and send their last tallies),
 then SIGTERM and SIGKILL to whatever of them is left.
+
+The configuration holds the request mix with its ``${env:...}`` and ``${file:...}`` references
+resolved (headers, bodies, the login header): it is written readable by its owner only (0600) into
+a private directory (0700) inside the run directory, and removed when the swarm stops — or by
+``chaoslab rollback``, which removes the run directory of a run killed with ``kill -9``. Remote
+workers receive it from the master over Locust's own connection.
 """
 
 from __future__ import annotations
@@ -298,11 +304,14 @@ class LocustLoadGenerator:
         extra: dict[str, str] = {}
         if self.spec.login is not None:
             extra = await login_headers(self.spec.login, self.refs)  # the built-in generator's login step
-        workdir = Path(tempfile.mkdtemp(prefix="chaoslab-locust-"))
+        # the run directory when there is one: `chaoslab rollback` removes it after a kill -9
+        run_dir = self.refs.get("run_dir")
+        parent = run_dir if run_dir and Path(run_dir).is_dir() else None
+        workdir = Path(tempfile.mkdtemp(prefix="chaoslab-locust-", dir=parent))
         self.workdir = workdir
         try:
             config_path = workdir / "config.json"
-            config_path.write_text(self.config(start_s, end_s, extra).to_json(), encoding="utf-8")
+            _write_private(config_path, self.config(start_s, end_s, extra).to_json())
             files = self._locustfiles(workdir)
             remote = self.settings.expect_workers is not None
             self.master_port = self.settings.master_bind_port if remote else free_port()
@@ -404,6 +413,13 @@ class LocustLoadGenerator:
     def generator_windows(self) -> tuple[GeneratorWindow, ...]:
         """Requests and the busiest worker's CPU per window (a closed-loop swarm has no dispatch lag)."""
         return self.collector.generator_windows()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: the configuration holds the mix's resolved secrets."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def _signal_group(swarm: SwarmProcess, sig: int) -> None:
