@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chaoslab.bins import BinSeries
+
 
 class ErrorClass(StrEnum):
     """Why a request or probe failed."""
@@ -136,30 +138,37 @@ class WindowStats:
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    """One signal's windows, in time order (windows with no activity may be absent)."""
+    """One signal's windows, in time order (windows with no activity may be absent), and its bins."""
 
     name: str
     kind: SignalKind
     service: str | None
     windows: tuple[WindowStats, ...]
+    bins: BinSeries | None = None
+    """Sub-window bins (:mod:`chaoslab.bins`) where they were kept; analysis locates instants with them."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind.value,
             "service": self.service,
             "windows": [w.to_dict() for w in self.windows],
         }
+        if self.bins is not None:
+            out["bins"] = self.bins.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Signal:
         """Inverse of :meth:`to_dict`."""
+        bins = data.get("bins")
         return cls(
             name=str(data["name"]),
             kind=SignalKind(data.get("kind", "load")),
             service=data.get("service"),
             windows=tuple(WindowStats.from_dict(w) for w in data.get("windows", ())),
+            bins=None if bins is None else BinSeries.from_dict(bins),
         )
 
 
@@ -187,7 +196,14 @@ class PhaseSpan:
 
 @dataclass(frozen=True, slots=True)
 class FaultRecord:
-    """A fault as it happened: when it went on and off, and whether its revert was verified."""
+    """A fault as it happened: when it went on, when chaoslab let go of it, when its revert was verified.
+
+    ``revert_started_s`` is the *removal*: the moment chaoslab stopped holding the fault. For a
+    fault chaoslab holds (a toxic, a freeze, a service it keeps down) that is when its revert
+    began; for one it does not (a kill a supervisor answers, a restart) it is the injection, since
+    everything after it is the system's own recovery. ``reverted_at_s`` is when the revert was
+    positively observed (a restarted service answering again). None when it never happened.
+    """
 
     kind: str
     target: str
@@ -197,6 +213,12 @@ class FaultRecord:
     revert_ok: bool | None
     detail: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
+    revert_started_s: float | None = None
+
+    @property
+    def removed_at_s(self) -> float | None:
+        """The removal: ``revert_started_s``, else (a record without it) ``reverted_at_s``."""
+        return self.revert_started_s if self.revert_started_s is not None else self.reverted_at_s
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
@@ -205,6 +227,7 @@ class FaultRecord:
             "target": self.target,
             "description": self.description,
             "injected_at_s": _round(self.injected_at_s),
+            "revert_started_s": _round(self.revert_started_s),
             "reverted_at_s": _round(self.reverted_at_s),
             "revert_ok": self.revert_ok,
             "detail": dict(self.detail),
@@ -223,6 +246,7 @@ class FaultRecord:
             revert_ok=data.get("revert_ok"),
             detail=dict(data.get("detail") or {}),
             error=data.get("error"),
+            revert_started_s=_opt_float(data.get("revert_started_s")),
         )
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from chaoslab.hdr import SparseHistogram
+
 MAX_VALUE_US = 3_600_000_000
 """Values above one hour are clamped (a latency can be no longer than the run)."""
 
@@ -20,13 +22,14 @@ MAX_VALUE_US = 3_600_000_000
 class LatencyHistogram:
     """Counts of latencies (integer microseconds) in log-linear buckets, plus the exact max and sum."""
 
-    __slots__ = ("_counts", "_half", "_sub_bits", "max_us", "min_us", "sum_us", "total")
+    __slots__ = ("_counts", "_figures", "_half", "_sub_bits", "max_us", "min_us", "sum_us", "total")
 
     def __init__(self, significant_figures: int = 3) -> None:
         if not 1 <= significant_figures <= 5:
             raise ValueError(f"expected 1..5 significant figures, got {significant_figures}")
         # Smallest power of two that holds 2 × 10^figures, as in HdrHistogram.
         sub_bits: int = (2 * int(10**significant_figures) - 1).bit_length()
+        self._figures = significant_figures
         self._sub_bits = sub_bits
         self._half = 1 << (sub_bits - 1)
         self._counts: dict[int, int] = {}
@@ -86,6 +89,10 @@ class LatencyHistogram:
         """``(highest equivalent value in µs, count)`` per non-empty bucket, in value order."""
         for index in sorted(self._counts):
             yield self._highest_equivalent(index), self._counts[index]
+
+    def snapshot(self) -> SparseHistogram:
+        """The histogram now, as a frozen value (its buckets are the same indices)."""
+        return SparseHistogram(tuple(sorted(self._counts.items())), self.max_us, self._figures)
 
     def value_at_percentile(self, percentile: float) -> int:
         """The smallest recorded bucket value with at least ``percentile`` % of samples at or below it (0 if empty)."""

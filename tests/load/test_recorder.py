@@ -9,6 +9,7 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from chaoslab.clock import RunClock
+from chaoslab.hdr import merge_all
 from chaoslab.load.histogram import LatencyHistogram
 from chaoslab.load.recorder import Recorder
 from chaoslab.testing import FakeClock
@@ -190,3 +191,58 @@ class TestRecorder:
             tracemalloc.stop()
         assert recorder.open_windows() <= 7
         assert current < 4 * 1024 * 1024
+
+
+class TestBins:
+    def test_an_attempt_goes_into_the_bin_of_its_intended_time(self) -> None:
+        """At 1 s windows (100 bins of 10 ms) a request meant for 2.3125 s is in bin 231, with its latency."""
+        recorder, _ = _recorder()
+        recorder.record("s", 2.3125, 2.375, ErrorClass.HTTP_5XX)
+        bins = recorder.signals()["s"].bins
+        assert bins is not None and bins.bin_s == pytest.approx(0.01)
+        item = bins.bin(231)
+        assert item is not None
+        assert (item.count, item.errors, item.hist.percentile_us(100)) == (1, 1, 62_500)
+
+    def test_bins_tile_windows_exactly(self) -> None:
+        """Adding up a window's bins gives its count, errors, p50/p95/p99 and max, closed or open, late answers too."""
+        recorder, clock = _recorder(window_s=0.25, grace_s=1.0)
+        rng = random.Random(4)
+        for i in range(4000):
+            intended = i * 0.005
+            done = intended + rng.expovariate(1 / 0.03)
+            error = ErrorClass.TIMEOUT if rng.random() < 0.05 else None
+            clock.set(done)
+            recorder.record("s", intended, done, error)
+        recorder.record("s", 0.1, 30.0, ErrorClass.TIMEOUT)  # a late answer for a closed window
+        signal = recorder.signals()["s"]
+        assert signal.bins is not None
+        k = recorder.bins_per_window
+        for window in signal.windows:
+            parts = [b for b in signal.bins.span(window.index * k, (window.index + 1) * k) if b is not None]
+            merged = merge_all([b.hist for b in parts])
+            assert sum(b.count for b in parts) == window.count
+            assert sum(b.errors for b in parts) == window.error_count
+            got = tuple(merged.percentile_us(p) / 1000 for p in (50, 95, 99, 100))
+            assert got == (window.p50_ms, window.p95_ms, window.p99_ms, window.max_ms), window.index
+
+    def test_no_bins_before_bins_from(self) -> None:
+        """Attempts intended before ``bins_from_s`` are in windows only; ``bins_from_s=None`` keeps none."""
+        base = FakeClock()
+        recorder = Recorder(1.0, RunClock(base), bins_from_s=5.0)
+        recorder.record("s", 4.99, 5.0, None)
+        recorder.record("s", 5.015, 5.02, None)
+        bins = recorder.signals()["s"].bins
+        assert bins is not None and bins.indices() == [501]
+        none = Recorder(1.0, RunClock(base), bins_from_s=None)
+        none.record("s", 1.0, 1.1, None)
+        assert none.signals()["s"].bins is None
+
+    def test_upto_limits_bins(self) -> None:
+        """``signals(upto_s=2.0)`` leaves out the bins of windows starting at 2 s or later, closed or open."""
+        recorder, clock = _recorder(grace_s=1.0)
+        for t in (0.5, 1.5, 2.5, 6.5):
+            clock.set(t)
+            recorder.record("s", t, t, None)
+        assert recorder.signals(upto_s=2.0)["s"].bins.indices() == [50, 150]  # type: ignore[union-attr]
+        assert recorder.signals(upto_s=7.0)["s"].bins.indices() == [50, 150, 250, 650]  # type: ignore[union-attr]
