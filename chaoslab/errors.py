@@ -26,6 +26,8 @@ class ExitCode(IntEnum):
     FAIL = 1
     INVALID = 2
     ABORTED = 3
+    INCONCLUSIVE = 3
+    """The harness could not deliver the experiment (load unsent, probes late): no pass or fail."""
     REVERT_FAILED = 4
 
 

@@ -17,6 +17,17 @@ Timelines are drawn one character per window, the same letters analysis writes i
     analysis = analyse(timeline, experiment_spec(expected_impact=["api:search"]))
 
 Spaces and ``|`` are ignored. Pure: nothing here touches the network, files or the real clock.
+
+To test what happens *within* windows (recovery, impact and onsets located to the request),
+draw a signal as traffic: requests at a steady rate whose state changes at given instants. It
+goes through the real recorder, so its windows and sub-window bins are exactly what a run
+records::
+
+    timeline = (
+        TimelineBuilder().phases(baseline=10, fault=5, recovery=13).fault()
+        .traffic("api:search", [(0, "h"), (10.0, "d"), (17.35, "h")], rate_per_s=100)
+        .build()
+    )
 """
 
 from __future__ import annotations
@@ -24,16 +35,19 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from chaoslab.analysis import analyse
+from chaoslab.clock import RunClock
 from chaoslab.errors import HarnessError
 from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
 from chaoslab.faults.registry import FaultRegistry
 from chaoslab.journal import Host, Journal
+from chaoslab.load.recorder import Recorder
 from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.model.faults import FAULT_MODELS, FaultBase
 from chaoslab.model.loading import Experiment
@@ -65,6 +79,7 @@ __all__ = [
     "ProbePalette",
     "SystemStep",
     "TimelineBuilder",
+    "TrafficPalette",
     "experiment",
     "experiment_spec",
     "sample_journal",
@@ -295,6 +310,50 @@ class ProbePalette:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TrafficPalette:
+    """What each state letter means for one request of drawn traffic.
+
+    ``h`` answered in ``healthy_ms`` (± ``jitter``) · ``d`` answered slowly, in ``slow_ms`` ·
+    ``x`` refused at once · ``e`` every other request fails (HTTP 5xx) · ``.`` nothing sent.
+    """
+
+    healthy_ms: float = 10.0
+    slow_ms: float = 800.0
+    jitter: float = 0.2
+    """Healthy latencies vary uniformly by this fraction (seeded: the same every time)."""
+    fail_every: int = 0
+    """Background noise: in state ``h`` every ``fail_every``-th request fails anyway (0: none)."""
+    letters: ClassVar[str] = "hdxe."
+
+    def outcome(self, letter: str, n: int, rng: random.Random) -> tuple[float, ErrorClass | None] | None:
+        """Latency (s) and error of request number ``n`` in state ``letter``; None: not sent."""
+        if letter == ".":
+            return None
+        healthy_s = self.healthy_ms / 1000.0 * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))
+        if letter == "h":
+            noise = self.fail_every and n % self.fail_every == self.fail_every - 1
+            return healthy_s, ErrorClass.HTTP_5XX if noise else None
+        if letter == "d":
+            return self.slow_ms / 1000.0, None
+        if letter == "x":
+            return 0.001, ErrorClass.REFUSED
+        if letter == "e":
+            return healthy_s, ErrorClass.HTTP_5XX if n % 2 else None
+        raise ValueError(f"unknown traffic letter {letter!r}; use one of {self.letters!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Traffic:
+    name: str
+    kind: SignalKind
+    service: str | None
+    states: tuple[tuple[float, str], ...]
+    interval_s: float
+    palette: TrafficPalette
+    seed: int
+
+
 def _letters(pattern: str) -> str:
     return "".join(c for c in pattern if c not in " |\n\t")
 
@@ -313,6 +372,7 @@ class TimelineBuilder:
     _resources: dict[str, tuple[ResourceSample, ...]] = field(default_factory=dict)
     _generator: tuple[GeneratorWindow, ...] = ()
     _duration_s: float | None = None
+    _traffic: list[_Traffic] = field(default_factory=list)
 
     def phases(self, **lengths_s: float) -> TimelineBuilder:
         """Consecutive phases from t=0, lengths in seconds, in the order given (zero-length kept).
@@ -344,8 +404,13 @@ class TimelineBuilder:
         description: str | None = None,
         detail: Mapping[str, Any] | None = None,
         error: str | None = None,
+        revert_started_s: float | None = None,
     ) -> TimelineBuilder:
-        """Add a fault record; times default to the fault phase's start and end."""
+        """Add a fault record; times default to the fault phase's start and end.
+
+        ``revert_started_s`` (the removal) defaults to none recorded, which analysis reads as
+        ``reverted_at_s``; set it for a revert that took time (a restart) or a fault released at once.
+        """
         phase = next((p for p in self._phases if p.name == "fault"), None)
         if injected_at_s is None and not never_injected:
             injected_at_s = phase.start_s if phase else None
@@ -361,6 +426,7 @@ class TimelineBuilder:
                 revert_ok=None if never_reverted else revert_ok,
                 detail=dict(detail or {}),
                 error=error,
+                revert_started_s=revert_started_s,
             )
         )
         return self
@@ -412,6 +478,72 @@ class TimelineBuilder:
         """Set the load generator's own windows (offered, sent, lag, saturation)."""
         self._generator = tuple(windows)
         return self
+    def traffic(
+        self,
+        name: str,
+        states: Sequence[tuple[float, str]],
+        *,
+        rate_per_s: float = 100.0,
+        service: str | None = None,
+        palette: TrafficPalette | None = None,
+        seed: int = 0,
+    ) -> TimelineBuilder:
+        """A load signal of requests at ``rate_per_s``, in state ``letter`` from each ``(time, letter)`` on.
+
+        ``.traffic("api:search", [(0, "h"), (12.0, "x"), (17.2, "h")])``: healthy, refused from 12 s,
+        healthy again from 17.2 s (see :class:`TrafficPalette`). Recorded with windows and bins.
+        Requests go half an interval into each interval (at 5 ms, 15 ms, … for 100/s), so at most
+        rates none sits on a bin's edge.
+        """
+        return self._add_traffic(name, SignalKind.LOAD, service, states, 1.0 / rate_per_s, palette, seed)
+
+    def probe_traffic(
+        self,
+        name: str,
+        states: Sequence[tuple[float, str]],
+        *,
+        interval_s: float = 0.25,
+        service: str | None = None,
+        palette: TrafficPalette | None = None,
+    ) -> TimelineBuilder:
+        """A probe signal with one result every ``interval_s``, in the states given (as :meth:`traffic`)."""
+        if service is None and name.startswith("probe:"):
+            service = name.partition(":")[2]
+        return self._add_traffic(name, SignalKind.PROBE, service, states, interval_s, palette, 0)
+
+    def _add_traffic(
+        self,
+        name: str,
+        kind: SignalKind,
+        service: str | None,
+        states: Sequence[tuple[float, str]],
+        interval_s: float,
+        palette: TrafficPalette | None,
+        seed: int,
+    ) -> TimelineBuilder:
+        ordered = tuple(sorted((float(t), letter) for t, letter in states))
+        self._traffic.append(_Traffic(name, kind, service, ordered, interval_s, palette or TrafficPalette(), seed))
+        return self
+
+    def _record_traffic(self, end_s: float) -> dict[str, Signal]:
+        recorder = Recorder(self.window_s, RunClock(FakeClock()), bins_from_s=0.0)
+        for item in self._traffic:
+            rng = random.Random(item.seed)
+            recorder.declare(item.name, kind=item.kind, service=item.service)
+            n = 0
+            t = 0.5 * item.interval_s
+            while t < end_s:
+                letter = next((s for at, s in reversed(item.states) if at <= t + 1e-12), ".")
+                outcome = item.palette.outcome(letter, n, rng)
+                if outcome is not None:
+                    latency_s, error = outcome
+                    recorder.record(item.name, t, t + latency_s, error, kind=item.kind, service=item.service)
+                    if item.kind is SignalKind.LOAD:
+                        recorder.offered(item.name, t, sent=True)
+                n += 1
+                t = (n + 0.5) * item.interval_s
+        signals = recorder.signals()
+        return {item.name: signals[item.name] for item in self._traffic}
 
     def duration(self, seconds: float) -> TimelineBuilder:
         """Set the run's duration (default: the end of the last phase or window)."""
@@ -423,9 +555,12 @@ class TimelineBuilder:
         ends = [p.end_s for p in self._phases]
         ends += [(w.index + 1) * self.window_s for s in self._signals.values() for w in s.windows]
         duration = self._duration_s if self._duration_s is not None else max(ends, default=0.0)
+        signals = dict(self._signals)
+        if self._traffic:
+            signals.update(self._record_traffic(duration))
         return Timeline(
             window_s=self.window_s,
-            signals=dict(self._signals),
+            signals=signals,
             phases=tuple(self._phases),
             faults=tuple(self._faults),
             resources=dict(self._resources),

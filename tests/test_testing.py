@@ -219,6 +219,29 @@ class TestTimelineBuilder:
         assert tl.generator[0].saturated is True
         assert Timeline.from_journal_parts(tl.to_journal_parts()) == tl
 
+    def test_traffic_is_recorded_with_windows_and_bins(self) -> None:
+        """Traffic at 100/s: healthy windows of 100 requests, refused ones all failing, a bin per request."""
+        tl = (
+            TimelineBuilder()
+            .phases(baseline=3, fault=1)
+            .traffic("api:search", [(0, "h"), (3.0, "x")])
+            .probe_traffic("probe:api", [(0, "h"), (2.0, "x")], interval_s=0.5)
+            .build()
+        )
+        search = tl.signals["api:search"]
+        assert [(w.count, w.error_count, w.offered) for w in search.windows] == [(100, 0, 100)] * 3 + [(100, 100, 100)]
+        assert search.windows[0].p95_ms is not None and 10.0 <= search.windows[0].p95_ms <= 12.0
+        assert search.bins is not None and len(search.bins) == 400
+        probe = tl.signals["probe:api"]
+        assert (probe.kind, probe.service) == (SignalKind.PROBE, "api")
+        assert [w.error_count for w in probe.windows] == [0, 0, 2, 2]
+        assert Timeline.from_journal_parts(tl.to_journal_parts()) == tl
+
+    def test_unknown_traffic_letter_is_refused(self) -> None:
+        """A state letter outside the palette is a ValueError naming it."""
+        with pytest.raises(ValueError, match="unknown traffic letter 'q'"):
+            TimelineBuilder().phases(baseline=1).traffic("s", [(0, "q")]).build()
+
 
 class TestExperimentSpec:
     """A valid experiment for tests."""
@@ -331,6 +354,7 @@ class TestPublicApi:
             "ProbePalette",
             "SystemStep",
             "TimelineBuilder",
+            "TrafficPalette",
             "experiment",
             "experiment_spec",
             "sample_journal",

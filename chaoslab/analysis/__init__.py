@@ -9,6 +9,7 @@ How each number is computed: ``docs/analysis.md``.
 
 from __future__ import annotations
 
+from chaoslab.analysis.delivery import Delivery, PhaseDelivery
 from chaoslab.analysis.model import (
     Analysis,
     Band,
@@ -29,7 +30,9 @@ __all__ = [
     "BandSource",
     "BaselineStats",
     "CascadeEntry",
+    "Delivery",
     "Health",
+    "PhaseDelivery",
     "SignalImpact",
     "SloResult",
     "Verdict",

@@ -4,9 +4,11 @@ Over the windows of the fault and recovery phases, a *stretch* is a sequence of 
 separated only by no-data windows (a hung dependency leaves gaps, and a probe may run less often
 than windows); a healthy window ends it. A stretch is *sustained* when it spans at least
 ``steady_state.sustained`` (from the start of its first window to the end of its last). For each
-signal with a sustained stretch the entry gives the onset (start of the first sustained stretch),
-the end (end of the last one) and the peak: the window between them that is furthest outside the
-band. Entries are sorted by onset — the order in which the failure spread.
+signal with a sustained stretch the entry gives the onset (when the first sustained stretch
+began), the end (when the last one ended), both located to the request around the stretch's
+first and last degraded windows (:mod:`chaoslab.analysis.locate`; an onset is never before the
+first injection), and the peak: the window between them that is furthest outside the band.
+Entries are sorted by onset — the order in which the failure spread, resolved to the request.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from chaoslab.analysis.frame import EPS, RunFrame
 from chaoslab.analysis.health import badness
+from chaoslab.analysis.locate import Locator
 from chaoslab.analysis.model import Band, CascadeEntry, D, H, rnd
 from chaoslab.timeline import WindowStats
 
@@ -46,6 +49,7 @@ def cascade_of(
     band: Band,
     frame: RunFrame,
     sustained_s: float,
+    locator: Locator | None = None,
 ) -> CascadeEntry | None:
     """The cascade entry of one (unexpected) signal, or None when it held."""
     sustained = [
@@ -64,14 +68,19 @@ def cascade_of(
         if score > peak_score:
             peak_index, peak_score = i, score
     peak = windows[peak_index]
+    onset_s, end_s = frame.start_s(onset), frame.end_s(end)
+    if locator is not None:
+        onset_s, end_s = locator.onset_s(onset), locator.end_s(end)
+    if frame.injected_s is not None:
+        onset_s = max(onset_s, frame.injected_s)
     return CascadeEntry(
         signal=signal,
         service=service,
-        onset_s=rnd(frame.start_s(onset)) or 0.0,
+        onset_s=rnd(onset_s) or 0.0,
         peak_s=rnd(frame.start_s(peak_index)) or 0.0,
         peak_p95_ms=rnd(peak.p95_ms, 3),
         peak_error_rate=rnd(peak.error_rate),
-        end_s=rnd(frame.end_s(end)) or 0.0,
+        end_s=rnd(max(end_s, onset_s)) or 0.0,
     )
 
 

@@ -53,11 +53,15 @@ class RunFrame:
     injected_s: float | None
     """First injection (``injected_at_s``), else the fault phase's start; None if no fault ran."""
     removed_s: float | None
-    """Latest ``reverted_at_s``, else the fault phase's end; None if no fault ran."""
+    """The removal: the latest ``revert_started_s`` (the moment chaoslab stopped holding a fault;
+    ``reverted_at_s`` for records without it), else the fault phase's end; None if no fault ran."""
     judged: range
     """Windows overlapping [fault start, recovery end): impact, cascade and SLOs look here."""
     after_removal: range
-    """Windows starting at or after ``removed_s`` and ending by the end of the watch: recovery looks here.
+    """Windows from the one holding ``removed_s`` to the last ending by the end of the watch: recovery looks here.
+
+    The window holding the removal counts: if it is healthy (the fault's last outcomes before the
+    removal left it inside its band), the system recovered at the removal.
 
     The watch ends at the recovery phase's end or where the timeline was cut (``duration_s``),
     whichever is first. A window still open then holds only the attempts that finished early —
@@ -92,7 +96,7 @@ class RunFrame:
 
         fault = phases.get("fault")
         injections = [_t(f.injected_at_s) for f in timeline.faults if f.injected_at_s is not None]
-        reverts = [_t(f.reverted_at_s) for f in timeline.faults if f.reverted_at_s is not None]
+        reverts = [_t(r) for f in timeline.faults if (r := f.removed_at_s) is not None]
         injected_s = min(injections) if injections else (fault[0] if fault else None)
         removed_s = max(reverts) if reverts else (fault[1] if fault else None)
         if injected_s is not None and removed_s is not None and removed_s < injected_s:
@@ -107,7 +111,7 @@ class RunFrame:
             span = overlapping(start, end, w)
             judged = range(span.start, max(span.start, min(span.stop, n_windows)))
         if removed_s is not None:
-            first = max(0, math.ceil(removed_s / w - EPS))
+            first = max(0, math.floor(removed_s / w + EPS))
             watch_end_s = [duration_s] if duration_s > 0 else []
             if recovery is not None and recovery[1] > removed_s:
                 watch_end_s.append(recovery[1])

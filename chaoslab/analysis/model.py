@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chaoslab.analysis.delivery import Delivery
 from chaoslab.errors import ExitCode
 
 
@@ -21,6 +22,8 @@ class Verdict(StrEnum):
 
     PASS = "pass"
     FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    """The harness could not deliver the experiment (load not sent, probes late): no pass or fail."""
     ABORTED = "aborted"
     ERROR = "error"
 
@@ -55,7 +58,7 @@ N = Health.NO_DATA.value
 def exit_code_for(verdict: Verdict | str, revert_failed: bool = False) -> int:
     """The process exit code of a verdict: a failed revert is 4 whatever the verdict (docs/analysis.md).
 
-    >>> exit_code_for("pass"), exit_code_for("fail"), exit_code_for("aborted"), exit_code_for("pass", True)
+    >>> exit_code_for("pass"), exit_code_for("fail"), exit_code_for("inconclusive"), exit_code_for("pass", True)
     (0, 1, 3, 4)
     """
     if revert_failed:
@@ -64,6 +67,7 @@ def exit_code_for(verdict: Verdict | str, revert_failed: bool = False) -> int:
         {
             Verdict.PASS: ExitCode.PASS,
             Verdict.FAIL: ExitCode.FAIL,
+            Verdict.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
             Verdict.ABORTED: ExitCode.ABORTED,
             Verdict.ERROR: ExitCode.ABORTED,
         }[Verdict(verdict)]
@@ -166,6 +170,8 @@ class SignalImpact:
     """Start of the first degraded window."""
     last_degraded_s: float | None
     """End of the last degraded window."""
+    onset_s: float | None = None
+    """When the first degradation began, located to the request (never before the injection)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
@@ -177,6 +183,7 @@ class SignalImpact:
             "peak_error_rate": self.peak_error_rate,
             "first_degraded_s": self.first_degraded_s,
             "last_degraded_s": self.last_degraded_s,
+            "onset_s": self.onset_s,
         }
 
     @classmethod
@@ -190,6 +197,7 @@ class SignalImpact:
             peak_error_rate=_opt_float(data.get("peak_error_rate")),
             first_degraded_s=_opt_float(data.get("first_degraded_s")),
             last_degraded_s=_opt_float(data.get("last_degraded_s")),
+            onset_s=_opt_float(data.get("onset_s")),
         )
 
 
@@ -200,13 +208,13 @@ class CascadeEntry:
     signal: str
     service: str | None
     onset_s: float
-    """Start of the first window of the first sustained degraded stretch."""
+    """When the first sustained degraded stretch began, located to the request."""
     peak_s: float
     """Start of the worst window (relative to the band) between onset and end."""
     peak_p95_ms: float | None
     peak_error_rate: float | None
     end_s: float
-    """End of the last window of the last sustained degraded stretch."""
+    """When the last sustained degraded stretch ended, located to the request."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
@@ -265,6 +273,7 @@ class Analysis:
     impact: Mapping[str, SignalImpact]
     time_to_impact_s: float | None
     recovery_time_s: float | None
+    """Removal → recovery, when recovery came within the budget; else None."""
     recovery_from_injection_s: float | None
     recovered: bool
     recovery_budget_s: float
@@ -277,6 +286,14 @@ class Analysis:
     exit_code: int
     revert_failed: bool = field(default=False)
     """Kept to recompute ``exit_code``; not part of ``to_dict`` (the exit code carries it)."""
+    removed_at_s: float | None = None
+    """The removal: when chaoslab stopped holding the (last) fault; recovery is counted from it."""
+    recovered_at_s: float | None = None
+    """When the first lasting healthy run began, located to the request — also after the budget."""
+    recovery_observed_s: float | None = None
+    """``recovered_at_s − removed_at_s`` whether or not within the budget (``recovery_time_s`` is only within)."""
+    delivery: Delivery | None = None
+    """What the harness delivered per judged phase; a short phase makes the verdict inconclusive."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data with exactly the journal's ``analysis`` keys."""
@@ -289,6 +306,10 @@ class Analysis:
             "recovery_time_s": self.recovery_time_s,
             "recovery_from_injection_s": self.recovery_from_injection_s,
             "recovered": self.recovered,
+            "removed_at_s": self.removed_at_s,
+            "recovered_at_s": self.recovered_at_s,
+            "recovery_observed_s": self.recovery_observed_s,
+            "delivery": None if self.delivery is None else self.delivery.to_dict(),
             "recovery_budget_s": self.recovery_budget_s,
             "stable_for_s": self.stable_for_s,
             "cascade": [c.to_dict() for c in self.cascade],
@@ -321,6 +342,10 @@ class Analysis:
             reasons=tuple(str(r) for r in data.get("reasons") or ()),
             exit_code=exit_code,
             revert_failed=exit_code == int(ExitCode.REVERT_FAILED),
+            removed_at_s=_opt_float(data.get("removed_at_s")),
+            recovered_at_s=_opt_float(data.get("recovered_at_s")),
+            recovery_observed_s=_opt_float(data.get("recovery_observed_s")),
+            delivery=None if data.get("delivery") is None else Delivery.from_dict(data["delivery"]),
         )
 
     @property

@@ -11,11 +11,13 @@ from fnmatch import fnmatchcase
 from chaoslab.analysis.bands import band_for
 from chaoslab.analysis.baseline import assess_stability, baseline_of
 from chaoslab.analysis.cascade import cascade_of, in_onset_order
-from chaoslab.analysis.frame import RunFrame
+from chaoslab.analysis.delivery import delivery_of
+from chaoslab.analysis.frame import EPS, RunFrame
 from chaoslab.analysis.health import health_string, min_samples_for, window_map
 from chaoslab.analysis.impact import earliest_impact_s, impact_of
+from chaoslab.analysis.locate import Locator
 from chaoslab.analysis.model import Analysis, Band, BaselineStats, CascadeEntry, SignalImpact, rnd
-from chaoslab.analysis.recovery import Track, recovery_start
+from chaoslab.analysis.recovery import Track, recovery_of
 from chaoslab.analysis.resources import judge_rss_growth
 from chaoslab.analysis.slo import judge_slos
 from chaoslab.analysis.verdict import decide
@@ -76,10 +78,11 @@ def analyse(
         baselines[name], bands[name] = stats, band
         health[name] = health_string(wmap, band, frame.n_windows)
         expected = is_expected(name, spec.expected_impact)
-        impact[name] = impact_of(wmap, health[name], band, frame, expected)
-        tracks.append(Track(name, signal.kind, wmap, health[name], min_samples[name]))
+        locator = Locator(signal.bins, band, frame.window_s, probe=signal.kind is SignalKind.PROBE)
+        impact[name] = impact_of(wmap, health[name], band, frame, expected, locator)
+        tracks.append(Track(name, signal.kind, wmap, health[name], min_samples[name], locator))
         if not expected:
-            entry = cascade_of(name, service_of(signal), wmap, health[name], band, frame, steady.sustained)
+            entry = cascade_of(name, service_of(signal), wmap, health[name], band, frame, steady.sustained, locator)
             if entry is not None:
                 cascade.append(entry)
 
@@ -91,12 +94,15 @@ def analyse(
             if hit.expected and hit.degraded_windows == 0:
                 warnings.append(f"expected impact on {name} was not observed: the fault had no visible effect on it")
 
-    start = recovery_start(tracks, frame, spec.recovery.stable_for, spec.recovery.budget)
-    recovery_time_s = recovery_from_injection_s = None
-    if start is not None and frame.removed_s is not None:
-        recovery_time_s = rnd(max(0.0, frame.start_s(start) - frame.removed_s))
-        if frame.injected_s is not None:
-            recovery_from_injection_s = rnd(max(0.0, frame.start_s(start) - frame.injected_s))
+    recovery = recovery_of(tracks, frame, spec.recovery.stable_for)
+    recovery_time_s = recovery_from_injection_s = observed_s = recovered_at_s = None
+    if recovery is not None and frame.removed_s is not None:
+        recovered_at_s = rnd(recovery.at_s)
+        observed_s = rnd(max(0.0, recovery.at_s - frame.removed_s))
+        if observed_s is not None and observed_s <= spec.recovery.budget + EPS:
+            recovery_time_s = observed_s
+            if frame.injected_s is not None:
+                recovery_from_injection_s = rnd(max(0.0, recovery.at_s - frame.injected_s))
 
     slos, slo_warnings = judge_slos(steady.slos, windows, min_samples, frame)
     warnings.extend(slo_warnings)
@@ -106,10 +112,13 @@ def analyse(
         )
         slos = [*slos, *rss_results]
         warnings.extend(rss_warnings)
+    delivery = delivery_of(timeline, spec.load.allow_shortfall)
+    warnings.extend(delivery.excused())
     ordered = in_onset_order(cascade)
     verdict, reasons, exit_code = decide(
         cascade=ordered,
         recovery_time_s=recovery_time_s,
+        recovery_observed_s=observed_s,
         budget_s=spec.recovery.budget,
         stable_for_s=spec.recovery.stable_for,
         slos=slos,
@@ -118,6 +127,7 @@ def analyse(
         aborted=aborted,
         error=error,
         revert_failed=revert_failed,
+        shortfalls=delivery.shortfalls(),
     )
     return Analysis(
         baseline=baselines,
@@ -137,6 +147,10 @@ def analyse(
         reasons=reasons,
         exit_code=exit_code,
         revert_failed=revert_failed,
+        removed_at_s=rnd(frame.removed_s),
+        recovered_at_s=recovered_at_s,
+        recovery_observed_s=observed_s,
+        delivery=delivery,
     )
 
 

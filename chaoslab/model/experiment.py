@@ -150,6 +150,10 @@ class LoadSpec(BaseModel):
     login: LoginSpec | None = None
     seed: int | None = None
     locust: LocustSpec | None = None
+    allow_shortfall: Percent | None = None
+    """Judge the run even though the harness fell short, up to this share per judged phase: of the
+    offered requests left unsent, of the generator's windows in which it fell behind, of the due
+    probes that started late. Unset: beyond 1 %, half, or 5 % the run is inconclusive."""
 
     @field_validator("mix")
     @classmethod

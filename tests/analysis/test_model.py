@@ -16,6 +16,10 @@ KEYS = {
     "recovery_time_s",
     "recovery_from_injection_s",
     "recovered",
+    "removed_at_s",
+    "recovered_at_s",
+    "recovery_observed_s",
+    "delivery",
     "recovery_budget_s",
     "stable_for_s",
     "cascade",
@@ -76,6 +80,7 @@ class TestToDict:
             "peak_error_rate",
             "first_degraded_s",
             "last_degraded_s",
+            "onset_s",
         }
         assert set(data["cascade"][0]) == {"signal", "service", "onset_s", "peak_s", "peak", "end_s"}
         assert set(data["cascade"][0]["peak"]) == {"p95_ms", "error_rate"}
@@ -125,7 +130,9 @@ class TestPublicApi:
             "BandSource",
             "BaselineStats",
             "CascadeEntry",
+            "Delivery",
             "Health",
+            "PhaseDelivery",
             "SignalImpact",
             "SloResult",
             "Verdict",

@@ -56,13 +56,25 @@ class TestRecoveryTime:
         """With stable_for 3 s a three-window blip is recovery."""
         assert run("dhhhddhhhhhhh", recovery={"stable_for": "3s"}).recovery_time_s == 1.0
 
-    def test_removal_mid_window_starts_at_the_next_window(self) -> None:
-        """Reverted at 16.5 s: the window holding the revert is skipped; recovery 0.5 s."""
+    def test_window_holding_the_removal_counts(self) -> None:
+        """Reverted at 16.5 s into a healthy window: recovered at the removal (0 s), not a window later."""
         tl = (
             TimelineBuilder()
             .phases(**PHASES)
             .fault(reverted_at_s=16.5)
             .signal("api:search", "hh hhhhhhhhhh hhhhh hhhhhhhhhhhhh")
+            .build()
+        )
+        analysis = analyse(tl, experiment_spec())
+        assert (analysis.recovery_time_s, analysis.removed_at_s, analysis.recovered_at_s) == (0.0, 16.5, 16.5)
+
+    def test_degraded_window_holding_the_removal_is_skipped(self) -> None:
+        """Reverted at 16.5 s into a degraded window: without bins, recovery starts at the next window (0.5 s)."""
+        tl = (
+            TimelineBuilder()
+            .phases(**PHASES)
+            .fault(reverted_at_s=16.5)
+            .signal("api:search", "hh hhhhhhhhhh hhhhd hhhhhhhhhhhhh")
             .build()
         )
         assert analyse(tl, experiment_spec()).recovery_time_s == 0.5
@@ -120,10 +132,10 @@ class TestNotRecovered:
         assert analysis.reasons == ("not recovered within the 30s budget (no 5s of health)",)
 
     def test_recovery_after_the_budget(self) -> None:
-        """Health from 8 s after removal with a 5 s budget is not recovery."""
+        """Health from 8 s after removal with a 5 s budget fails; the observed 8 s is still reported."""
         analysis = run("ddddddddhhhhh", recovery={"budget": "5s"})
-        assert analysis.recovery_time_s is None
-        assert analysis.reasons == ("not recovered within the 5s budget (no 5s of health)",)
+        assert (analysis.recovery_time_s, analysis.recovered, analysis.recovery_observed_s) == (None, False, 8.0)
+        assert analysis.reasons == ("not recovered within the 5s budget (recovered after 8.0s)",)
 
     def test_recovery_at_the_budget_counts(self) -> None:
         """A run starting exactly at the budget counts."""
