@@ -37,30 +37,32 @@ from chaoslab.analysis.model import (
 )
 from chaoslab.errors import SpecError
 from chaoslab.files import write_atomic
+from chaoslab.migrations import migrate_v1_to_v2
 from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.redact import redact_data, redact_text
 from chaoslab.timeline import Event, FaultRecord, GeneratorWindow, PhaseSpan, ResourceSample, Signal, Timeline
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped on any incompatible change of the journal's shape, with a migration from the one before."""
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 """One step: a journal of schema N (plain JSON data) in, the same journal in schema N + 1 out."""
 
 MIGRATIONS: dict[int, Migration] = {}
-"""Schema N → the step to N + 1. Empty while schema 1 is the only one; see :func:`migration`."""
+"""Schema N → the step to N + 1 (the steps live in :mod:`chaoslab.migrations`); see :func:`migration`."""
 
 
 def migration(from_version: int) -> Callable[[Migration], Migration]:
     """Register ``migrate_vN_to_vN+1`` for journals of schema ``from_version``.
 
     When the shape changes, bump :data:`SCHEMA_VERSION` and add the step that rewrites the old
-    shape, with a journal of the old schema under ``tests/fixtures/journals/``::
+    shape (in :mod:`chaoslab.migrations`), with a journal of the old schema under
+    ``tests/fixtures/journals/``::
 
-        @migration(1)
-        def migrate_v1_to_v2(journal: dict[str, Any]) -> dict[str, Any]:
+        @migration(2)
+        def migrate_v2_to_v3(journal: dict[str, Any]) -> dict[str, Any]:
             for fault in journal["faults"]:
-                fault.setdefault("revert_started_s", fault["reverted_at_s"])
+                fault.setdefault("new_field", None)
             return journal
     """
 
@@ -71,6 +73,9 @@ def migration(from_version: int) -> Callable[[Migration], Migration]:
         return step
 
     return register
+
+
+migration(1)(migrate_v1_to_v2)
 
 
 def upgrade(
@@ -160,6 +165,8 @@ class Journal:
     error: str | None = None
     """Why the harness failed, when it did."""
     chaoslab_version: str = __version__
+    migrations: tuple[str, ...] = ()
+    """How a journal of an older schema was upgraded when read (e.g. what had to be estimated)."""
 
     def __post_init__(self) -> None:
         """A journal never holds a secret: whatever it is built from, its texts are redacted here."""
@@ -224,6 +231,7 @@ class Journal:
             "abort_reason": self.abort_reason,
             "revert_errors": list(self.revert_errors),
             "error": self.error,
+            **({"migrations": list(self.migrations)} if self.migrations else {}),
         }
 
     @classmethod
@@ -261,6 +269,7 @@ class Journal:
             revert_errors=tuple(str(e) for e in current.get("revert_errors") or ()),
             error=_opt_str(current.get("error")),
             chaoslab_version=str(current.get("chaoslab_version") or "?"),
+            migrations=tuple(str(m) for m in current.get("migrations") or ()),
         )
 
 

@@ -3,6 +3,11 @@
 Pure: the same experiment always gives the same plan. Offsets are seconds from the run's start.
 The recovery watch lasts up to ``recovery.budget + recovery.stable_for`` (recovery needs
 ``stable_for`` of health after it starts) and ends early once recovery is established.
+
+A fault is reverted at ``start + duration`` (at most the end of the fault phase). A kill's
+``restart_after`` is its duration: the service (or container) is started again then, by the
+same revert that would otherwise run at the end of the fault phase, so the restart — and the
+time the service takes to come back — is measured like any revert.
 """
 
 from __future__ import annotations
@@ -94,12 +99,21 @@ def build_plan(experiment: Experiment) -> Plan:
             fault=fault,
             apply_at_s=fault_phase.start_s + fault.start,
             revert_at_s=min(
-                fault_phase.end_s, fault_phase.start_s + fault.start + (fault.duration or fault_phase.end_s)
+                fault_phase.end_s, fault_phase.start_s + fault.start + held_for_s(fault, fault_phase.end_s)
             ),
         )
         for i, fault in enumerate(spec.faults)
     )
     return Plan(experiment=experiment, phases=tuple(phases), faults=tuple(faults))
+
+
+def held_for_s(fault: FaultBase, longest_s: float) -> float:
+    """How long a fault is held before its revert: ``duration``, or a kill's ``restart_after`` if shorter."""
+    held = fault.duration or longest_s
+    restart_after = getattr(fault, "restart_after", None)
+    if restart_after is not None:
+        held = min(held, float(restart_after))
+    return held
 
 
 def render_plan(plan: Plan) -> str:

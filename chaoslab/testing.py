@@ -478,6 +478,7 @@ class TimelineBuilder:
         """Set the load generator's own windows (offered, sent, lag, saturation)."""
         self._generator = tuple(windows)
         return self
+
     def traffic(
         self,
         name: str,
@@ -673,7 +674,9 @@ class FakeFaultDriver(FaultDriver[FaultBase, FakeRecord]):
     It can be told to fail in any step: ``fail`` maps a step to how many times it raises
     (``{FaultStep.REVERT: 1}``: the first revert raises); ``still_broken`` makes ``check_reverted``
     report the fault as still there; ``takes_s`` makes a step last that long on the fake clock.
-    :meth:`registry` puts it in a fault registry for :class:`chaoslab.run.execution.Run`.
+    ``holds=False`` makes its faults ones chaoslab does not hold after applying them (like a kill
+    a supervisor answers): their removal is their injection. :meth:`registry` puts it in a fault
+    registry for :class:`chaoslab.run.execution.Run`.
 
     >>> driver = FakeFaultDriver()
     >>> driver.kinds, sorted(driver.registry())
@@ -688,12 +691,14 @@ class FakeFaultDriver(FaultDriver[FaultBase, FakeRecord]):
         fail: Mapping[FaultStep, int] | None = None,
         still_broken: str | None = None,
         takes_s: Mapping[FaultStep, float] | None = None,
+        holds: bool = True,
     ) -> None:
         self.kinds = tuple(kinds)
         self.clock = clock
         self.fail = dict(fail or {})
         self.still_broken = still_broken
         self.takes_s = dict(takes_s or {})
+        self.holds_faults = holds
         self.calls: list[FaultCall] = []
         self.active: set[str] = set()
         """Labels of faults applied and not yet reverted."""
@@ -744,6 +749,10 @@ class FakeFaultDriver(FaultDriver[FaultBase, FakeRecord]):
         if self.still_broken is not None:
             return self.still_broken
         return f"{record.label} is still applied" if record.label in self.active else None
+
+    def holds(self, record: FakeRecord) -> bool:
+        """Whether the fault stays in force until reverted (``holds`` as given)."""
+        return self.holds_faults
 
 
 # ---------------------------------------------------------------------------------------------

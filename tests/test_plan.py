@@ -59,6 +59,17 @@ class TestBuildPlan:
             ("f2-latency", 16.0, 20.0),
         ]
 
+    def test_restart_after_is_a_kills_duration(self, tmp_path: Path) -> None:
+        """A kill with restart_after 2.5s is reverted (started again) 2.5 s after it; a longer one at the phase end."""
+        text = TINY.replace(
+            "  - kind: latency\n    target: api->vector\n    latency: 100ms\n",
+            "  - {kind: process_kill, target: api, restart_after: 2.5s, start: 1s}\n"
+            "  - {kind: process_kill, target: api, restart_after: 30s}\n"
+            "  - {kind: process_kill, target: api, restart_after: 3s, duration: 1s}\n",
+        )
+        plan = build_plan(load(tmp_path, text + "phases: {warmup: 2s, baseline: 10s, fault: 8s}\n"))
+        assert [(f.apply_at_s, f.revert_at_s) for f in plan.faults] == [(13.0, 15.5), (12.0, 20.0), (12.0, 13.0)]
+
     def test_targets_in_first_use_order(self, plan: Plan) -> None:
         """Each target once, in the order faults name them."""
         assert plan.targets() == ("api->vector", "api")

@@ -17,6 +17,13 @@ driver → record from those declarations. A driver is generic in its fault and 
 4. ``check_reverted(record, ctx)`` — ``None`` when the fault is really gone, else a one-line
    description of what is still wrong.
 
+``holds(record)`` (on the applied record) says whether chaoslab keeps the fault in force after
+``apply`` until it reverts it (a toxic, a freeze, a service it keeps down). A fault it does not
+hold — a kill that a supervisor or restart policy answers, a restart — is removed the moment it
+is applied: what follows is the system's own recovery, measured from then (the fault stack sets
+``revert_started_s`` to the injection). For a held fault the removal is the moment its revert
+begins, whatever the revert then waits for.
+
 Revert failures raise; the engine reports them (exit code 4), never swallows them.
 """
 
@@ -98,6 +105,10 @@ class FaultDriver(abc.ABC, Generic[F, R]):
     def detail(self, record: R) -> dict[str, Any]:
         """Figures worth reporting (connections taken, bytes written), from the record."""
         return {}
+
+    def holds(self, record: R) -> bool:
+        """Whether the fault stays in force after apply until chaoslab reverts it (most faults do)."""
+        return True
 
 
 @dataclass(frozen=True, slots=True)

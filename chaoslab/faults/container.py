@@ -12,12 +12,15 @@ restart policy and its main process is visible on this host, ``container_kill`` 
 signal to that process directly, like a crash or the OOM killer would, and the engine's restart
 policy brings the container back by itself; revert then only waits for it to run. Without a
 policy (or with a remote engine) the signal goes through the API and revert starts the container.
+
+``restart_after`` on ``container_kill`` is the fault's duration: the plan reverts the kill (starts
+the container) then. A kill the restart policy answers, and ``container_restart``, are not held
+(:meth:`ContainerDriver.holds`): the container's coming back is the system's recovery.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal as _signal
 import time
@@ -167,10 +170,6 @@ class ContainerRecord(LedgerRecord):
     """``container_kill``: the signal sent."""
 
 
-# Restart-after tasks of this process, by run id and fault label: cancelled by revert.
-_RESTART_TASKS: dict[str, asyncio.Task[None]] = {}
-
-
 class ContainerDriver(FaultDriver[ContainerFault, ContainerRecord]):
     """container_kill, container_stop, container_pause and container_restart on a service's containers."""
 
@@ -260,12 +259,7 @@ class ContainerDriver(FaultDriver[ContainerFault, ContainerRecord]):
             except docker.errors.APIError as exc:
                 raise FaultError(f"{fault.kind} on container {entry.name} failed: {exc.explanation or exc}") from None
             done.append(entry.model_copy(update={"delivered_via": delivered_via, "applied_at_wall": time.time()}))
-        record = record.but(containers=tuple(done))
-        if isinstance(fault, ContainerKillFault) and fault.restart_after is not None:
-            _RESTART_TASKS[f"{ctx.run_id}/{record.label}"] = asyncio.create_task(
-                self._restart_later(record, fault.restart_after)
-            )
-        return record
+        return record.but(containers=tuple(done))
 
     def _get(self, container_id: str) -> Container | None:
         try:
@@ -286,17 +280,8 @@ class ContainerDriver(FaultDriver[ContainerFault, ContainerRecord]):
         container.kill(signal=signal_name)
         return Delivery.API.value
 
-    async def _restart_later(self, record: ContainerRecord, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        await asyncio.to_thread(self._bring_back, record, 0.0)
-
     async def revert(self, record: ContainerRecord, ctx: FaultContext) -> None:
         """Unpause or start each container that is not running (after giving its restart policy time)."""
-        task = _RESTART_TASKS.pop(f"{ctx.run_id}/{record.label}", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
         if not record.containers:
             return
         await asyncio.to_thread(self._bring_back, record, self.policy_wait_s)
@@ -360,6 +345,14 @@ class ContainerDriver(FaultDriver[ContainerFault, ContainerRecord]):
             ):
                 return f"container {entry.name} is still paused"
         return None
+
+    def holds(self, record: ContainerRecord) -> bool:
+        """Stops and pauses are held; a restart is not, nor a kill every container's restart policy answers."""
+        if record.kind == "container_restart":
+            return False
+        if record.kind == "container_kill" and record.signal not in ("SIGSTOP", "SIGTSTP"):
+            return not record.containers or any(c.delivered_via != Delivery.HOST_PID.value for c in record.containers)
+        return True
 
     def detail(self, record: ContainerRecord) -> dict[str, Any]:
         """The containers acted on and how a kill was delivered."""

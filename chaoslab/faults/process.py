@@ -35,9 +35,8 @@ ProcessFault = ProcessKillFault | ProcessFreezeFault | ProcessRestartFault
 # to bring back a service that chaoslab cannot start itself.
 EXTERNAL_RESTART_WAIT_S = 10.0
 
-# Pending ``restart_after`` tasks of this process, by record key; a rollback from another
-# process has none and simply ensures the service runs.
-_RESTART_TASKS: dict[str, asyncio.Task[None]] = {}
+STOP_SIGNALS = ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU")
+"""Signals that stop rather than end a process: such a "kill" is held until SIGCONT."""
 
 
 class ProcessRecord(LedgerRecord):
@@ -45,7 +44,7 @@ class ProcessRecord(LedgerRecord):
 
     service: str
     key: str
-    """``chaoslab-<run>-<label>``: names this fault's pending restart in this process."""
+    """``chaoslab-<run>-<label>``: names the fault (older chaoslab keyed a pending restart by it)."""
     processes: tuple[ProcessRef, ...] = ()
     signal: str
     restart_after_s: float | None = None
@@ -139,7 +138,7 @@ class ProcessDriver(FaultDriver[ProcessFault, ProcessRecord]):
         )
 
     async def apply(self, fault: ProcessFault, ctx: FaultContext, record: ProcessRecord) -> ProcessRecord:
-        """Send the signal (or restart through the launcher); schedule ``restart_after``."""
+        """Send the signal (or restart through the launcher); ``restart_after`` is left to the plan's revert."""
         kind = record.kind
         refs = list(record.processes)
         if kind == "process_restart":
@@ -157,30 +156,13 @@ class ProcessDriver(FaultDriver[ProcessFault, ProcessRecord]):
         record = record.but(signalled=tuple(sent))
         if signum == signal.SIGSTOP:
             await _wait_stopped(refs)
-        restart_after = record.restart_after_s
-        if kind == "process_kill" and restart_after is not None and ctx.services is not None:
-            services = ctx.services
-            service = record.service
-
-            async def restart_later() -> None:
-                await asyncio.sleep(float(restart_after))
-                await services.ensure_running(service)
-
-            _RESTART_TASKS[record.key] = asyncio.get_running_loop().create_task(restart_later())
+        # restart_after is the fault's duration: the plan reverts the kill then (see chaoslab.plan)
         return record
 
     async def revert(self, record: ProcessRecord, ctx: FaultContext) -> None:
         """Thaw frozen processes; make sure a killed or restarted service runs again."""
         kind = record.kind
-        task = _RESTART_TASKS.pop(record.key, None)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        elif task is not None and not task.cancelled() and task.exception() is not None:
-            # The scheduled restart failed; ensure_running below tries again and reports it.
-            pass
-        if kind == "process_freeze" or record.signal in ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
+        if kind == "process_freeze" or record.signal in STOP_SIGNALS:
             _send(list(record.processes), signal.SIGCONT)
             if kind == "process_freeze":
                 return
@@ -228,6 +210,19 @@ class ProcessDriver(FaultDriver[ProcessFault, ProcessRecord]):
     def detail(self, record: ProcessRecord) -> dict[str, Any]:
         """Which PIDs were signalled, with which signal."""
         return {"signal": record.signal, "pids": list(record.signalled)}
+
+    def holds(self, record: ProcessRecord) -> bool:
+        """A freeze is held until thawed, and so is a kill of a service only chaoslab starts again.
+
+        A kill that chaoslab's supervisor (``launch.restart``) or the service's own supervisor (a
+        service chaoslab did not launch) answers, and a restart, are over once applied: the
+        service's coming back is its recovery.
+        """
+        if record.kind == "process_freeze" or record.signal in STOP_SIGNALS:
+            return True
+        if record.kind == "process_kill":
+            return record.launched and not record.supervised
+        return False
 
 
 FAMILY: FaultFamily[ProcessFault, ProcessRecord] = FaultFamily(

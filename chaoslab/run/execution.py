@@ -6,16 +6,23 @@ drives a whole run with fakes (:mod:`chaoslab.testing`) and :mod:`chaoslab.run.e
 real ones. What is due when is decided by the pure :class:`~chaoslab.run.scheduler.Scheduler`;
 the loop here only acts. Faults are applied and reverted by the fault stack
 (:mod:`chaoslab.run.injection`), which reverts every fault still on, on every way out.
+
+The live recovery check (does what is measured so far already show recovery?) analyses the run
+so far. That analysis is pure but not instant, and the load generator and the probes share the
+event loop, where a stall would delay requests and bias the very figures being judged; so a run
+hands it to ``offload`` — a worker thread (:func:`asyncio.to_thread`) by default, or
+:func:`on_loop`, inline, which keeps a run under a fake clock exactly reproducible.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,6 +92,15 @@ class Analyser(Protocol):
         ...
 
 
+Offload = Callable[[Callable[[], Analysis]], Awaitable[Analysis]]
+"""Runs the live recovery check's analysis and awaits it: :func:`asyncio.to_thread` or :func:`on_loop`."""
+
+
+async def on_loop(analysis: Callable[[], Analysis]) -> Analysis:
+    """Run the analysis inline, on the event loop (under a fake clock no time passes meanwhile)."""
+    return analysis()
+
+
 class Run:
     """One execution of a plan, from its collaborators to a journal. Not reusable.
 
@@ -116,6 +132,7 @@ class Run:
         disk_used: Callable[[str], float] = host_disk_used,
         wall_clock: Callable[[], float] = time.time,
         tick_s: float = TICK_S,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
         self.plan = plan
         """What will happen, in order (:func:`chaoslab.plan.build_plan`)."""
@@ -154,6 +171,8 @@ class Run:
         self.wall_clock = wall_clock
         """Wall-clock time, read once for t0 and for notes."""
         self.tick_s = tick_s
+        self.offload = offload
+        """Where the live recovery check's analysis runs (a worker thread, or :func:`on_loop`)."""
         # what the run has seen so far
         self.events: list[Event] = []
         self.phases: list[PhaseSpan] = []
@@ -277,7 +296,10 @@ class Run:
     async def _timed_phases(self, system: SystemUnderTest) -> None:
         clock = self.run_clock = RunClock(self.clock)
         self.t0_wall = self.wall_clock()
-        recorder = self.recorder = Recorder(self.spec.steady_state.window, clock)
+        window_s = self.spec.steady_state.window
+        # sub-window bins (to locate recovery and onsets to the request) from two windows before the fault phase
+        bins_from_s = max(0.0, self.plan.phase("fault").start_s - 2 * window_s)
+        recorder = self.recorder = Recorder(window_s, clock, bins_from_s=bins_from_s)
         scope = MeasureScope(clock, recorder, self.refs, system, self.ledger, self.seed)
         self.load = self.load_factory(scope)
         self.probes = self.probe_factory(scope)
@@ -354,7 +376,7 @@ class Run:
             self._read_notes()
         elif isinstance(action, Publish):
             self._publish(action.phase.name, action.left_s)
-        elif isinstance(action, CheckRecovery) and self._recovered(now):
+        elif isinstance(action, CheckRecovery) and await self._recovered(now):
             self.event("recovered", "recovery established; ending the watch early")
             return True
         return False
@@ -386,14 +408,16 @@ class Run:
             self.event("abort", reason)
             raise AbortError(f"abort condition: {reason}")
 
-    def _recovered(self, now: float) -> bool:
-        """Whether the analysis of what is measured so far already shows a complete recovery."""
+    async def _recovered(self, now: float) -> bool:
+        """Whether the analysis of what is measured so far already shows a complete recovery (in time or late)."""
         try:
-            analysis = self._analyse(self._timeline(upto_s=now))
+            # the timeline is taken here, on the loop; only the pure analysis is handed off
+            analysis = await self.offload(self._analysis_of(self._timeline(upto_s=now)))
         except Exception as exc:  # the watch simply runs to its end if the analysis can't tell yet
             log.debug("recovery check failed", error=repr(exc))
             return False
-        return bool(analysis.recovered)
+        # recovered late is as final as recovered in time: the first lasting healthy run was seen
+        return bool(analysis.recovered or analysis.recovery_observed_s is not None)
 
     # ------------------------------------------------------------------ results
 
@@ -414,8 +438,10 @@ class Run:
             duration_s=upto_s if upto_s is not None else (self.timed_end_s or self.now()),
         )
 
-    def _analyse(self, timeline: Timeline) -> Analysis:
-        return self.analyser(
+    def _analysis_of(self, timeline: Timeline) -> Callable[[], Analysis]:
+        """The analysis of ``timeline``, its inputs fixed now (it may run on another thread)."""
+        return functools.partial(
+            self.analyser,
             timeline,
             self.spec,
             aborted=self.abort_reason,
@@ -428,7 +454,7 @@ class Run:
         timeline = self._timeline()
         analysis: Analysis
         try:
-            analysis = self._analyse(timeline)
+            analysis = self._analysis_of(timeline)()
         except Exception as exc:
             log.exception("analysis failed")
             self.error = self.error or f"analysis failed: {exc!r}"

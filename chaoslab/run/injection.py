@@ -9,6 +9,13 @@ while reverting waits for the revert to finish (:func:`finish_despite_cancellati
 skipping it. A revert counts only when the driver's ``check_reverted`` positively saw the fault
 gone; anything else is a revert failure (exit code 4), written to the ledger so that
 ``chaoslab rollback`` tries again.
+
+The stack also stamps each fault's *removal* (``revert_started_s``), the moment chaoslab stopped
+holding it, from which recovery is measured: the start of its revert, before whatever the revert
+then waits for (a service started again answering, a container running). A fault its driver
+does not hold (:meth:`~chaoslab.faults.base.FaultDriver.holds` is False after apply: a kill a
+supervisor or restart policy answers, a restart) is removed at its injection: what follows is
+the system's own recovery.
 """
 
 from __future__ import annotations
@@ -70,7 +77,10 @@ class AppliedFault:
     driver: AnyDriver
     record: LedgerRecord
     injected_at_s: float | None = None
+    revert_started_s: float | None = None
+    """The removal: when chaoslab stopped holding the fault (its revert began, or its injection if not held)."""
     reverted_at_s: float | None = None
+    """When the revert (and its check) finished."""
     revert_ok: bool | None = None
     error: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -136,6 +146,10 @@ class FaultStack:
             await self.revert(label)
             raise FaultError(f"could not apply {fault.describe()}: {exc}") from exc
         self._write(applied, FaultStatus.APPLIED)
+        if not driver.holds(applied.record):
+            # chaoslab holds nothing after the injection (a supervised kill, a restart): the removal
+            # is the injection, and the system's coming back is its recovery
+            applied.revert_started_s = applied.injected_at_s
         self.on_event("fault", f"applied {label}: {fault.describe()}", {"label": label, "action": "apply"})
 
     async def revert(self, label: str) -> None:
@@ -143,6 +157,9 @@ class FaultStack:
         applied = self.applied.get(label)
         if applied is None or applied.reverted_at_s is not None:
             return
+        if applied.revert_started_s is None:
+            # the removal: from here the fault is no longer held, whatever the revert then waits for
+            applied.revert_started_s = self.now()
         ctx = self.context()
         problem: str | None
         try:
@@ -194,6 +211,7 @@ def fault_records(plan: Plan, applied: Mapping[str, AppliedFault]) -> tuple[Faul
                 target=planned.fault.target,
                 description=planned.fault.describe(),
                 injected_at_s=done.injected_at_s if done else None,
+                revert_started_s=done.revert_started_s if done else None,
                 reverted_at_s=done.reverted_at_s if done else None,
                 revert_ok=done.revert_ok if done else None,
                 detail={"label": planned.label, **(done.detail if done else {})},

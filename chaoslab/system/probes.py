@@ -8,7 +8,11 @@ Every attempt is recorded with its latency from its scheduled time and, when it 
 failed (wrong status or JSON value, process gone or stopped, container not running).
 
 Probes run on the same run clock as the load. A probe that takes longer than its interval is
-not stacked up: the next one goes at the next interval boundary after it ends.
+not stacked up: the next one goes at the next interval boundary after it ends. Every attempt
+that falls due is counted in its window's ``offered``; one that the harness could not start on
+time (more than :func:`late_after_s` after it was due — a busy event loop) is also counted in
+``unsent``, so analysis can tell probes that could not run on time (the run is then
+inconclusive, see ``docs/analysis.md``).
 """
 
 from __future__ import annotations
@@ -55,10 +59,27 @@ class SignalRecorder(Protocol):
         """Record one finished attempt, its latency measured from ``intended_s``."""
         ...
 
+    def offered(self, signal: str, intended_s: float, *, sent: bool, count: int = 1) -> None:
+        """Count attempts due at ``intended_s``; ``sent=False``: they could not start on time."""
+        ...
+
 
 def probe_signal(service: str) -> str:
     """The signal name of a service's probe: ``probe:<service>``."""
     return f"probe:{service}"
+
+
+LATE_PROBE_MIN_S = 0.1
+"""A probe is late when it starts more than this (or a quarter of its interval, if longer) after it was due."""
+
+
+def late_after_s(interval_s: float) -> float:
+    """How long after it was due a probe may start and still count as on time.
+
+    >>> late_after_s(0.25), late_after_s(2.0)
+    (0.1, 0.5)
+    """
+    return max(LATE_PROBE_MIN_S, interval_s / 4)
 
 
 def json_field(data: Any, path: str) -> Any:
@@ -179,8 +200,11 @@ class ProbeRunner:
         interval = float(self.probes[service].interval)
         clock = self.clock
         due = clock.elapsed()
+        tolerance = late_after_s(interval)
+        signal = probe_signal(service)
         while due < end_s:
             await clock.sleep_until_offset(due)
+            self.recorder.offered(signal, due, sent=clock.elapsed() - due <= tolerance)
             await self._attempt(service, due)
             # Skip missed ticks instead of firing a burst after a slow probe.
             now = clock.elapsed()

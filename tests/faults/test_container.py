@@ -128,6 +128,7 @@ class TestContainerKill:
         started = time.monotonic()
         record = await driver.apply(fault, ctx, record)
         assert record.containers[0].delivered_via == "host_pid"
+        assert driver.holds(record) is False  # the restart policy brings it back: that is its recovery
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/")
         restart_s = time.monotonic() - started
         container.reload()
@@ -139,18 +140,21 @@ class TestContainerKill:
         container.reload()
         assert container.attrs["RestartCount"] == 1
 
-    async def test_restart_after_starts_it_during_the_fault(self, http_container: Any, docker_client: Any) -> None:
-        """With restart_after, the driver starts a killed container by itself after that delay."""
+    async def test_restart_after_is_left_to_the_revert(self, http_container: Any, docker_client: Any) -> None:
+        """restart_after is the kill's duration (the plan reverts then): the container stays down until revert."""
         port = free_port()
         container = http_container(port)
         ctx = context(container)
         driver = ContainerDriver(docker_client)
         fault = ContainerKillFault.model_validate({"kind": "container_kill", "target": "web", "restart_after": "1s"})
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill-ra"))
+        assert driver.holds(record) is True
         await asyncio.to_thread(wait_down, port)
+        await asyncio.sleep(1.5)
+        assert await driver.check_reverted(record, ctx) is not None
+        await driver.revert(record, ctx)
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/", 15.0)
         assert await driver.check_reverted(record, ctx) is None
-        await driver.revert(record, ctx)
 
 
 @pytest.mark.integration

@@ -220,18 +220,19 @@ class TestProcessKill:
         assert await driver.check_reverted(record, ctx) is None
         assert services.starts["web"] == 2
 
-    async def test_restart_after_brings_it_back_before_revert(self, services: LocalServices) -> None:
-        """With restart_after the service runs again without any revert."""
-        ctx = FaultContext(topology=topology(), run_id="k2", services=services)
+    async def test_restart_after_is_left_to_the_revert(self, services: LocalServices) -> None:
+        """restart_after is the kill's duration (the plan reverts then): the service stays down until revert."""
+        launch = LaunchSpec(kind="process", command=tuple(http_server_command(services.ports["web"])))
+        ctx = FaultContext(topology=topology(web=ServiceSpec(launch=launch)), run_id="k2", services=services)
         driver = ProcessDriver()
         fault = ProcessKillFault(kind="process_kill", target="web", signal="TERM", restart_after="200ms")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
-        assert record.signal == "SIGTERM"
-        assert record.restart_after_s == 0.2
-        assert await eventually(lambda: asyncio.sleep(0, services.starts["web"] == 2))
-        assert await answers(services.ports["web"])
+        assert (record.signal, record.restart_after_s, driver.holds(record)) == ("SIGTERM", 0.2, True)
+        await asyncio.sleep(0.5)
+        assert services.starts["web"] == 1
         await driver.revert(record, ctx)
         assert services.starts["web"] == 2
+        assert await answers(services.ports["web"])
 
     async def test_supervised_service_is_restarted_by_the_launcher(self, services: LocalServices) -> None:
         """A supervised service comes back by itself; revert finds it running and starts nothing."""
@@ -241,7 +242,7 @@ class TestProcessKill:
         driver = ProcessDriver()
         fault = ProcessKillFault(kind="process_kill", target="web")
         record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "kill"))
-        assert record.supervised is True
+        assert (record.supervised, driver.holds(record)) == (True, False)
         assert await eventually(lambda: asyncio.sleep(0, services.starts["web"] == 2))
         await driver.revert(record, ctx)
         assert await driver.check_reverted(record, ctx) is None

@@ -23,7 +23,7 @@ from chaoslab.journal import Journal, read_journal
 from chaoslab.model.experiment import ExperimentSpec
 from chaoslab.plan import build_plan
 from chaoslab.report.live_state import LiveState
-from chaoslab.run.execution import Run
+from chaoslab.run.execution import Offload, Run, on_loop
 from chaoslab.run.ledger import FaultStatus, Ledger, read_ledger, runs_dir
 from chaoslab.run.notes import NotesFile, active_run_file, append_note
 from chaoslab.run.observers import ActiveRunMarker, RunInfo, RunObserver
@@ -94,8 +94,13 @@ class World:
         abort: asyncio.Event | None = None,
         analyser: Any = None,
         notes: NotesFile | None = None,
+        offload: Offload = on_loop,
     ) -> Run:
-        """A run of ``spec`` (default: experiment_spec()) wired to this world's fakes."""
+        """A run of ``spec`` (default: experiment_spec()) wired to this world's fakes.
+
+        The live recovery check's analysis runs on the loop (``on_loop``), so that no fake time
+        passes during it and every instant below is exact; ``offload`` says otherwise.
+        """
         assert self.driver is not None
         extra: dict[str, Any] = {"analyser": analyser} if analyser is not None else {}
         return Run(
@@ -112,6 +117,7 @@ class World:
             abort=abort,
             run_dir=self.tmp,
             journal_path=self.tmp / "journal.json",
+            offload=offload,
             **extra,
         )
 

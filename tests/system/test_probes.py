@@ -17,7 +17,15 @@ from chaoslab.clock import RunClock
 from chaoslab.load.recorder import Recorder
 from chaoslab.model.topology import ContainerRef, ProbeSpec, TopologySpec
 from chaoslab.system.postgres import PostgresServer
-from chaoslab.system.probes import ProbeRunner, container_filters, container_outcome, http_outcome, json_field
+from chaoslab.system.probes import (
+    ProbeRunner,
+    container_filters,
+    container_outcome,
+    http_outcome,
+    json_field,
+    late_after_s,
+)
+from chaoslab.testing import FakeClock
 from chaoslab.timeline import ErrorClass, SignalKind
 from tests.conftest import free_port
 
@@ -172,6 +180,39 @@ class TestHttpProbe:
 
 
 @pytest.mark.integration
+class LateClock(FakeClock):
+    """A fake clock whose every third sleep wakes ``late_s`` after its deadline (a busy event loop)."""
+
+    def __init__(self, late_s: float) -> None:
+        super().__init__()
+        self.late_s = late_s
+        self.calls = 0
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Wake late on every third call."""
+        self.calls += 1
+        await super().sleep_until(deadline + (self.late_s if self.calls % 3 == 0 else 0.0))
+
+
+class TestOnTime:
+    """Probes that could not start on time are counted, so analysis can refuse a verdict."""
+
+    def test_lateness_allowed_grows_with_the_interval(self) -> None:
+        """100 ms, or a quarter of the interval when that is longer."""
+        assert (late_after_s(0.25), late_after_s(1.0), late_after_s(4.0)) == (0.1, 0.25, 1.0)
+
+    async def test_late_starts_are_counted_as_unsent(self) -> None:
+        """Due every second for 6 s on a loop that wakes 0.5 s late every third time: 6 due, 2 late."""
+        topo = topology(web={"type": "process", "interval": "1s"})
+        clock = RunClock(LateClock(0.5))
+        recorder = Recorder(1.0, clock)
+        probes = ProbeRunner(topo, recorder, clock, services=Pids({"web": [os.getpid()]}))
+        await asyncio.wait_for(probes.run(6.0), 5.0)
+        windows = recorder.signals()["probe:web"].windows
+        assert (sum(w.offered for w in windows), sum(w.unsent for w in windows)) == (6, 2)
+        assert sum(w.count for w in windows) == 6
+
+
 class TestTcpProbe:
     async def test_open_and_closed_ports(self) -> None:
         """A listening port is healthy; after the listener closes the probe fails as refused."""
