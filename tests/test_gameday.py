@@ -136,7 +136,7 @@ class TestCombinedReport:
         ]
         md = render_gameday_markdown(_session(runs), [journal, None])
         assert "# Post-incident review: Search cascade" in md
-        assert "- **Runs:** 1 of 2 planned — 0 passed, 1 failed, 0 aborted, 0 errors" in md
+        assert "- **Runs:** 1 of 2 planned — 0 passed, 1 failed, 0 inconclusive, 0 aborted, 0 errors" in md
         assert "| FAIL | 2.0s (15.0s) | api:documents from 13.0s |" in md
         assert "| 2 | cascade-vector-latency (mode=resilient) | — | skipped | — | — |" in md
         assert "- Run 1: first observer note 2.5s after injection (alice: search is slow, as expected)" in md

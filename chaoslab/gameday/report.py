@@ -22,7 +22,14 @@ from chaoslab.report.markdown import VERDICT_ICON, run_markdown
 from chaoslab.report.model import ReportView, fmt_ms, fmt_pct, fmt_s
 from chaoslab.report.svg import FONT, MARKER_COLOURS, nice_ticks
 
-VERDICT_COLOUR = {"pass": "#1a7f37", "fail": "#cf222e", "aborted": "#9a6700", "error": "#6e40c9", "skipped": "#8c959f"}
+VERDICT_COLOUR = {
+    "pass": "#1a7f37",
+    "fail": "#cf222e",
+    "inconclusive": "#0969da",
+    "aborted": "#9a6700",
+    "error": "#6e40c9",
+    "skipped": "#8c959f",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +169,7 @@ def review_markdown(session: Mapping[str, Any], journals: Sequence[Journal | Non
         f"- **Leader:** {session.get('leader') or '_who led_'}",
         f"- **Observers:** {', '.join(session.get('observers') or []) or '_who watched_'}",
         f"- **Runs:** {len(ran)} of {len(pairs)} planned — {counts[Verdict.PASS]} passed, "
-        f"{counts[Verdict.FAIL]} failed, "
+        f"{counts[Verdict.FAIL]} failed, {counts[Verdict.INCONCLUSIVE]} inconclusive, "
         f"{counts[Verdict.ABORTED]} aborted, {counts[Verdict.ERROR]} errors",
         "",
         "## Summary",

@@ -37,7 +37,7 @@ h3{font-size:14px;margin:14px 0 6px}
 .meta{color:#656d76;font-size:13px}
 .banner{display:flex;align-items:center;gap:24px;border-radius:10px;padding:16px 22px;margin:16px 0;color:#fff}
 .banner.pass{background:#1a7f37}.banner.fail{background:#cf222e}.banner.aborted{background:#9a6700}
-.banner.error{background:#6e40c9}
+.banner.error{background:#6e40c9}.banner.inconclusive{background:#0969da}
 .banner .word{font-size:34px;font-weight:800;letter-spacing:.04em;text-transform:uppercase}
 .banner .why{font-size:14px;opacity:.95}.banner .why li{margin:1px 0}
 .figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;margin:8px 0 4px}
@@ -121,10 +121,13 @@ def banner(view: ReportView) -> str:
     verdict = journal.verdict
     cascade = analysis.cascade
     lines: list[str] = []
+    if verdict is Verdict.INCONCLUSIVE:
+        lines.append("not judged: the harness could not deliver the experiment")
+        lines.extend(view.shortfalls())
     if analysis.recovered:
-        lines.append(f"recovered {fmt_s(analysis.recovery_time_s)} after the fault was removed")
+        lines.append(f"recovered {view.recovery_text()}")
     elif verdict is not Verdict.ABORTED:
-        lines.append(f"not recovered within the {fmt_s(analysis.recovery_budget_s)} budget")
+        lines.append(view.recovery_text())
     lines.append(
         "cascade: " + (", ".join(f"{c.signal} from {fmt_s(c.onset_s)}" for c in cascade) if cascade else "none")
     )
@@ -151,10 +154,12 @@ def figures(view: ReportView) -> str:
     slos = analysis.slos
     held = sum(1 for s in slos if s.ok)
     cascade = analysis.cascade
+    late = analysis.recovery_observed_s
+    not_recovered = f"{fmt_s(late)}, over budget" if late is not None else "not recovered"
     items = [
         _fig(
             "recovery time",
-            fmt_s(analysis.recovery_time_s) if analysis.recovered else ("run aborted" if aborted else "not recovered"),
+            fmt_s(analysis.recovery_time_s) if analysis.recovered else ("run aborted" if aborted else not_recovered),
             "good" if analysis.recovered else ("" if aborted else "bad"),
         ),
         _fig("recovery budget", fmt_s(analysis.recovery_budget_s)),

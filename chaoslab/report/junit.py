@@ -1,8 +1,9 @@
 """JUnit XML: one test case per assertion of the hypothesis, so CI shows findings natively.
 
-Cases: recovery within budget; each declared SLO; no cascade (one passing case, or one failing
-case per cascading signal with its onset and peak); the run completed (an error when aborted);
-each fault reverted (an error when a revert failed).
+Cases: the load delivered (an error with the figures when the run is inconclusive); recovery
+within budget; each declared SLO; no cascade (one passing case, or one failing case per
+cascading signal with its onset and peak); the run completed (an error when aborted); each
+fault reverted (an error when a revert failed).
 """
 
 from __future__ import annotations
@@ -31,12 +32,20 @@ def junit_cases(journal: Journal) -> list[TestCase]:
         completed.add_error_info(message="; ".join(analysis.reasons) or "harness error", error_type="error")
     cases.append(completed)
 
+    delivered = TestCase("load and probes delivered", classname=cls)
+    if verdict is Verdict.INCONCLUSIVE:
+        delivered.add_error_info(
+            message="inconclusive: the harness could not deliver the experiment; " + "; ".join(view.shortfalls()),
+            error_type="inconclusive",
+        )
+    cases.append(delivered)
+
     budget = analysis.recovery_budget_s
     recovery = TestCase(f"recovery within {fmt_s(budget)}", classname=cls)
     if verdict is Verdict.ABORTED and not analysis.recovered:
         recovery.add_skipped_info(message="run aborted before recovery could be judged")
     elif not analysis.recovered or analysis.recovery_time_s is None:
-        recovery.add_failure_info(message=f"not recovered within the {fmt_s(budget)} budget", failure_type="recovery")
+        recovery.add_failure_info(message=view.recovery_text(), failure_type="recovery")
     elif analysis.recovery_time_s > budget:
         recovery.add_failure_info(
             message=f"recovered after {fmt_s(analysis.recovery_time_s)}, budget {fmt_s(budget)}",

@@ -6,7 +6,13 @@ from chaoslab.analysis.model import Verdict
 from chaoslab.journal import Journal
 from chaoslab.report.model import ReportView, fmt_ms, fmt_pct, fmt_s
 
-VERDICT_ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ABORTED: "⚠️", Verdict.ERROR: "🛑"}
+VERDICT_ICON = {
+    Verdict.PASS: "✅",
+    Verdict.FAIL: "❌",
+    Verdict.INCONCLUSIVE: "❔",
+    Verdict.ABORTED: "⚠️",
+    Verdict.ERROR: "🛑",
+}
 CELL = {"h": "🟩", "d": "🟥", "n": "⬜"}
 MAX_CELLS = 48
 
@@ -37,10 +43,15 @@ def run_markdown(journal: Journal, *, level: int = 2) -> str:
     lines = [f"{h} {VERDICT_ICON[verdict]} {headline}", ""]
     if journal.run_id:
         lines += [f"run `{journal.run_id}` · started {journal.started_at or '?'} · {fmt_s(view.duration_s)}", ""]
+    if verdict is Verdict.INCONCLUSIVE:
+        lines += ["> **Not judged: the harness could not deliver the experiment.**", ">"]
+        lines += [f"> - {_cell(line)}" for line in view.shortfalls()] + [""]
     cascade = analysis.cascade
     slos = analysis.slos
     held = sum(1 for s in slos if s.ok)
-    recovery = fmt_s(analysis.recovery_time_s) if analysis.recovered else "not recovered"
+    late = analysis.recovery_observed_s
+    not_recovered = f"{fmt_s(late)}, over budget" if late is not None else "not recovered"
+    recovery = fmt_s(analysis.recovery_time_s) if analysis.recovered else not_recovered
     lines += [
         "| recovery time | budget | from injection | time to impact | cascade | SLOs held |",
         "| --- | --- | --- | --- | --- | --- |",

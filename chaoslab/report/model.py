@@ -100,12 +100,28 @@ class ReportView:
         return max(p.end_s for p in phases) if phases else self.duration_s
 
     def recovery_at_s(self) -> float | None:
-        """Run time at which recovery started, for markers."""
+        """Run time at which recovery started (located to the request), for markers; None when not in budget."""
+        if self.analysis.recovered_at_s is not None:
+            return self.analysis.recovered_at_s if self.analysis.recovered else None
         rt = self.analysis.recovery_time_s
         revert = self.last_revert_s()
         if rt is None or revert is None:
             return None
         return revert + rt
+
+    def recovery_text(self) -> str:
+        """``2.0s after the fault was removed``, or why there is no recovery time (with the time it took)."""
+        analysis = self.analysis
+        if analysis.recovered:
+            return f"{fmt_s(analysis.recovery_time_s)} after the fault was removed"
+        observed = analysis.recovery_observed_s
+        late = f" (recovered after {fmt_s(observed)})" if observed is not None else ""
+        return f"not recovered within the {fmt_s(analysis.recovery_budget_s)} budget{late}"
+
+    def shortfalls(self) -> list[str]:
+        """What the harness could not deliver, one line of figures each (the run is then inconclusive)."""
+        delivery = self.analysis.delivery
+        return delivery.shortfalls() if delivery is not None else []
 
     # --- faults, events, notes ----------------------------------------------------------------
     def faults(self) -> list[FaultRow]:
@@ -126,7 +142,9 @@ class ReportView:
         return min(starts) if starts else None
 
     def last_revert_s(self) -> float | None:
-        """When the last fault came off."""
+        """When the last fault came off: the removal recovery is counted from."""
+        if self.analysis.removed_at_s is not None:
+            return self.analysis.removed_at_s
         ends = [f.reverted_at_s for f in self.timeline.faults if f.reverted_at_s is not None]
         return max(ends) if ends else None
 
@@ -172,7 +190,9 @@ class ReportView:
             if name in onsets:
                 continue
             impact = self.analysis.impact.get(name)
-            first = impact.first_degraded_s if impact is not None else None
+            first = None
+            if impact is not None:
+                first = impact.onset_s if impact.onset_s is not None else impact.first_degraded_s
             if first is None:
                 idx = health.get(name, "").find("d", first_index)
                 first = idx * window_s if idx >= 0 else None
@@ -187,4 +207,6 @@ class ReportView:
             if c.signal == signal:
                 return c.onset_s
         impact = self.analysis.impact.get(signal)
-        return impact.first_degraded_s if impact is not None else None
+        if impact is None:
+            return None
+        return impact.onset_s if impact.onset_s is not None else impact.first_degraded_s

@@ -17,6 +17,7 @@ from chaoslab.report.model import ReportView, describe_cascade, fmt_ms, fmt_pct,
 VERDICT_STYLE = {
     Verdict.PASS: "bold white on green",
     Verdict.FAIL: "bold white on red",
+    Verdict.INCONCLUSIVE: "bold black on bright_cyan",
     Verdict.ABORTED: "bold black on yellow",
     Verdict.ERROR: "bold white on magenta",
 }
@@ -36,8 +37,11 @@ def summary_json(journal: Journal) -> dict[str, Any]:
         "recovered": analysis.recovered,
         "recovery_time_s": analysis.recovery_time_s,
         "recovery_from_injection_s": analysis.recovery_from_injection_s,
+        "recovery_observed_s": analysis.recovery_observed_s,
         "recovery_budget_s": analysis.recovery_budget_s,
         "time_to_impact_s": analysis.time_to_impact_s,
+        "shortfalls": view.shortfalls(),
+        "delivery": None if analysis.delivery is None else analysis.delivery.to_dict(),
         "cascade": [
             {
                 "signal": c.signal,
@@ -55,6 +59,7 @@ def summary_json(journal: Journal) -> dict[str, Any]:
                 "kind": f.record.kind,
                 "target": f.record.target,
                 "injected_at_s": f.record.injected_at_s,
+                "revert_started_s": f.record.revert_started_s,
                 "reverted_at_s": f.record.reverted_at_s,
                 "revert_ok": f.record.revert_ok,
             }
@@ -91,11 +96,13 @@ def print_summary(journal: Journal, console: Console | None = None) -> None:
     figures = Table.grid(padding=(0, 2))
     figures.add_column(style="bold")
     figures.add_column()
-    recovered = (
-        f"{fmt_s(analysis.recovery_time_s)} after revert ({fmt_s(analysis.recovery_from_injection_s)} after injection)"
-        if analysis.recovered
-        else f"not recovered within {fmt_s(analysis.recovery_budget_s)}"
-    )
+    if verdict is Verdict.INCONCLUSIVE:
+        figures.add_row("NOT JUDGED", Text("the harness could not deliver the experiment", style="bold bright_cyan"))
+        for line in view.shortfalls():
+            figures.add_row("shortfall", Text(line, style="bold bright_cyan"))
+    recovered = view.recovery_text()
+    if analysis.recovered:
+        recovered += f" ({fmt_s(analysis.recovery_from_injection_s)} after injection)"
     figures.add_row("recovery", Text(recovered, style="green" if analysis.recovered else "red"))
     figures.add_row("time to impact", fmt_s(analysis.time_to_impact_s))
     cascade = analysis.cascade
@@ -131,8 +138,13 @@ def print_summary(journal: Journal, console: Console | None = None) -> None:
     for f in view.faults():
         state = {True: "[green]revert verified[/]", False: "[bold red]revert FAILED[/]", None: "[dim]not checked[/]"}
         record = f.record
+        began = ""
+        let_go, off = record.revert_started_s, record.reverted_at_s
+        if let_go is not None and off is not None and let_go < off - 0.05:
+            # a restart (or a kill a supervisor answers): recovery counts from when chaoslab let go
+            began = f" (let go at {fmt_s(let_go)})"
         console.print(
-            f"  {f.label} {record.target}: on {fmt_s(record.injected_at_s)} off {fmt_s(record.reverted_at_s)} "
+            f"  {f.label} {record.target}: on {fmt_s(record.injected_at_s)} off {fmt_s(off)}{began} "
             f"{state[record.revert_ok]}",
             highlight=False,
         )

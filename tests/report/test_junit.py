@@ -21,6 +21,7 @@ class TestRenderJunit:
             "SLO api:documents: p95 < 500ms",
             "SLO api:documents: success ≥ 99%",
             "fault reverted: f0-latency (api->vector)",
+            "load and probes delivered",
             "no cascade: api:documents",
             "recovery within 15.0s",
             "run completed",

@@ -45,6 +45,6 @@ class TestPrintSummary:
         print_summary(sample_journal(cascade=True), Console(file=out, width=100, color_system=None))
         text = out.getvalue()
         assert "FAIL" in text
-        assert "2.0s after revert (10.0s after injection)" in text
+        assert "2.0s after the fault was removed (10.0s after injection)" in text
         assert "api:documents degraded from 13.0s" in text
         assert "revert verified" in text
