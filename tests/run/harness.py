@@ -11,6 +11,10 @@ from typing import Any
 
 import yaml
 
+from chaoslab.model.loading import load_experiment
+from chaoslab.plan import build_plan
+from chaoslab.report.live_state import LiveState
+from chaoslab.run.engine import RunOptions, RunResult, run_experiment
 from tests.conftest import free_port
 
 TARGET = Path(__file__).resolve().parent.parent / "groundtruth" / "target.py"
@@ -24,6 +28,26 @@ class GroundTruth:
     port: int
     link_port: int
     control: Path
+
+    @property
+    def log(self) -> Path:
+        """The target's own log of its moments (JSON lines, wall-clock seconds)."""
+        return self.dir / "truth.jsonl"
+
+    @property
+    def marker(self) -> Path:
+        """Created by the target's first start; later starts take the restart delay."""
+        return self.dir / "started.marker"
+
+    def moments(self, t0_wall: float) -> list[dict[str, Any]]:
+        """The target's logged moments, with ``t`` in run time (seconds from the run's t0)."""
+        if not self.log.exists():
+            return []
+        out = []
+        for line in self.log.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            out.append({**item, "t": item["t"] - t0_wall})
+        return out
 
     def schedule(self, plan: dict[str, list[tuple[float, float, str]]]) -> dict[str, list[dict[str, Any]]]:
         """Write degradations (wall from, wall until, mode) to the control file; returns what was written."""
@@ -46,15 +70,22 @@ def groundtruth(tmp_path: Path) -> GroundTruth:
 
 
 def write_topology(
-    gt: GroundTruth, *, toxiproxy: str = "embedded", extra_services: dict[str, Any] | None = None
+    gt: GroundTruth,
+    *,
+    toxiproxy: str = "embedded",
+    extra_services: dict[str, Any] | None = None,
+    target_args: tuple[str, ...] = (),
+    restart: str = "on-failure",
 ) -> Path:
-    """A topology with the launched target behind one link."""
+    """A topology with the launched target behind one link; ``target_args`` go to target.py (it logs to ``gt.log``)."""
+    command = [sys.executable, str(TARGET), "--port", str(gt.port), "--control", str(gt.control)]
+    command += ["--log", str(gt.log), "--marker", str(gt.marker), *target_args]
     services: dict[str, Any] = {
         "target": {
             "launch": {
                 "kind": "process",
-                "command": [sys.executable, str(TARGET), "--port", str(gt.port), "--control", str(gt.control)],
-                "restart": "on-failure",
+                "command": command,
+                "restart": restart,
             },
             "url": f"http://127.0.0.1:{gt.port}",
             "probe": {"type": "http", "url": f"http://127.0.0.1:{gt.port}/health", "interval": "250ms"},
@@ -104,3 +135,30 @@ def write_experiment(gt: GroundTruth, **overrides: Any) -> Path:
 def now() -> float:
     """Wall-clock time, as the control file uses."""
     return time.time()
+
+
+async def run_truth(
+    gt: GroundTruth,
+    *,
+    schedule: dict[str, list[tuple[float, float, str]]] | None = None,
+    topology: dict[str, Any] | None = None,
+    **experiment: Any,
+) -> RunResult:
+    """Run an experiment on the ground-truth target; ``schedule`` degrades endpoints from the fault phase on.
+
+    ``schedule`` maps endpoint → (start offset, end offset, mode) in seconds from the fault phase's
+    planned start; the control file is written as the fault phase begins. Results go under ``gt.dir``.
+    """
+    write_topology(gt, **(topology or {}))
+    loaded = load_experiment(write_experiment(gt, **experiment))
+    fault_start_s = build_plan(loaded).phase("fault").start_s
+    written: list[bool] = []
+
+    def on_state(state: LiveState) -> None:
+        if schedule and state.phase == "fault" and not written:
+            anchor = now() - (state.t_s - fault_start_s)
+            gt.schedule({k: [(anchor + a, anchor + b, mode) for a, b, mode in v] for k, v in schedule.items()})
+            written.append(True)
+
+    options = RunOptions(report_dir=gt.dir / "report", html=False, on_state=on_state, state_dir=gt.dir / "st")
+    return await run_experiment(loaded, options)
