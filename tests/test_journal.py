@@ -318,6 +318,8 @@ def _broken(change: str) -> dict[str, Any]:
         data["analysis"]["verdict"] = "maybe"
     elif change == "host":
         data["host"] = ["not", "an", "object"]
+    elif change == "bins":
+        data["timeline"][0]["bins"] = {"bin_s": 0.01, "encoding": "chaoslab-bins/1", "data": "not base64!"}
     return data
 
 
@@ -333,6 +335,7 @@ class TestBadJournals:
             ("band", "analysis.bands.api:search", "cannot read it: 'guess' is not a valid BandSource"),
             ("verdict", "analysis.verdict", "expected one of pass, fail, inconclusive, aborted, error, got 'maybe'"),
             ("host", "host", "expected an object, got list"),
+            ("bins", "timeline[0]", "cannot read it: bins: data is not base64 zlib"),
         ],
     )
     def test_one_line_naming_file_and_field(self, change: str, field: str, message: str, tmp_path: Path) -> None:
