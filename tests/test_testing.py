@@ -324,6 +324,16 @@ class TestFakeFaultDriver:
         assert stuck.active == set()
         assert await stuck.check_reverted(record, ctx) == "toxic still present"
 
+    async def test_holds(self) -> None:
+        """Its faults are held by default; holds=False makes them ones removed at their injection."""
+        fault = experiment_spec().faults[0]
+        ctx = context()
+        for holds in (True, False):
+            driver = FakeFaultDriver(holds=holds)
+            record = await driver.apply(fault, ctx, driver.prepare(fault, ctx, "f1"))
+            assert driver.holds(record) is holds
+            assert driver.registry().driver("latency").holds(record) is holds
+
     def test_kinds_and_registry(self) -> None:
         """The driver claims latency by default, or the kinds it is given, in a registry of its own."""
         assert FakeFaultDriver().kinds == ("latency",)

@@ -12,7 +12,9 @@ import pytest
 
 from chaoslab.errors import FaultError, SpecError
 from chaoslab.faults.base import FaultContext, FaultDriver, FaultFamily, LedgerRecord
+from chaoslab.faults.container import ContainerRecord, ContainerTarget
 from chaoslab.faults.disk import DiskFillDriver, DiskFillRecord
+from chaoslab.faults.process import ProcessRecord
 from chaoslab.faults.registry import BUILTIN_FAMILIES, FaultRegistry, LedgerRecordError, builtin_registry
 from chaoslab.faults.toxiproxy import ToxiproxyDriver, ToxiproxyRecord
 from chaoslab.model.faults import BUILTIN_FAULT_MODELS, FAULT_MODELS, FaultBase, LatencyFault
@@ -143,6 +145,56 @@ class TestFamiliesFromElsewhere:
         )
         with pytest.raises(TypeError, match="Vague must declare its kind as `kind: Literal"):
             FaultRegistry([vague])
+
+
+def _process(kind: str, **fields: Any) -> ProcessRecord:
+    return ProcessRecord.model_validate({"kind": kind, "service": "web", "key": "k", "signal": "SIGKILL", **fields})
+
+
+def _container(kind: str, delivered_via: str | None = None, **fields: Any) -> ContainerRecord:
+    target = ContainerTarget(id="c1", name="web-1", restart_policy="always", delivered_via=delivered_via)
+    return ContainerRecord.model_validate(
+        {"kind": kind, "target": "web", "label": "f0", "containers": (target,), **fields}
+    )
+
+
+class TestHolds:
+    """holds(record) is part of every family's driver: whether chaoslab keeps the fault on until it reverts it."""
+
+    @pytest.mark.parametrize(
+        ("record", "held"),
+        [
+            (_process("process_kill", launched=True), True),  # only chaoslab starts it again: held until revert
+            (_process("process_kill", launched=True, supervised=True), False),  # the launcher's supervisor answers
+            (_process("process_kill", launched=False), False),  # not chaoslab's: its own supervisor answers
+            (_process("process_kill", launched=True, supervised=True, signal="SIGSTOP"), True),  # stopped until SIGCONT
+            (_process("process_freeze", signal="SIGSTOP"), True),
+            (_process("process_restart", signal="SIGTERM", launched=True), False),
+            (_container("container_kill", "host_pid", signal="SIGKILL"), False),  # the restart policy answers
+            (_container("container_kill", "api", signal="SIGKILL"), True),  # a manual stop: chaoslab starts it
+            (_container("container_kill", "host_pid", signal="SIGSTOP"), True),
+            (_container("container_restart"), False),
+            (_container("container_stop"), True),
+            (_container("container_pause"), True),
+        ],
+        ids=lambda v: v.kind if isinstance(v, LedgerRecord) else str(v),
+    )
+    def test_builtin_drivers_through_the_registry(self, record: LedgerRecord, held: bool) -> None:
+        """The registry's driver for the record's kind says whether the fault is held after apply."""
+        assert builtin_registry().driver(record.kind).holds(record) is held
+
+    def test_a_toxic_is_held(self) -> None:
+        """A toxic stays until chaoslab deletes it."""
+        record = ToxiproxyRecord(kind="latency", link="a->b", proxy="a->b", url="http://127.0.0.1:8474")
+        assert builtin_registry().driver("latency").holds(record) is True
+
+    def test_a_family_from_elsewhere_holds_by_default(self) -> None:
+        """A driver that does not say otherwise holds its faults (recovery counts from its revert)."""
+        family: FaultFamily[_NoteFault, _NoteRecord] = FaultFamily(
+            name="note", models=(_NoteFault,), driver=_NoteDriver, record=_NoteRecord
+        )
+        registry = FaultRegistry([*BUILTIN_FAMILIES, family])
+        assert registry.driver("note").holds(_NoteRecord(kind="note", note="x")) is True
 
 
 class TestValidationAndSchema:

@@ -215,6 +215,77 @@ class TestPass:
         assert during and all(s.faults[0].state == "applied" for s in during)
 
 
+class TestRemoval:
+    """Recovery counts from the removal: when the revert began, or the injection for a fault not held."""
+
+    async def test_the_removal_is_when_the_revert_begins(self, world: World) -> None:
+        """A revert waiting 3 s (a service starting again): removal 17 s, reverted 20 s; recovery counts from 17 s."""
+        world.driver = FakeFaultDriver(clock=world.clock, takes_s={FaultStep.REVERT: 3.0})
+        world.load = FakeLoad(latency_ms=slow_search(12.0, 19.0))
+        journal = await world.run().execute()
+        (fault,) = journal.timeline.faults
+        assert (fault.injected_at_s, fault.revert_started_s, fault.reverted_at_s) == (12.0, 17.0, 20.0)
+        assert journal.analysis.removed_at_s == 17.0
+        # search turned fast at 19 s: 2 s after the removal (from the end of the revert it would read 0 s)
+        assert journal.analysis.recovery_time_s == pytest.approx(2.0, abs=0.05)
+        assert journal.verdict == Verdict.PASS
+
+    async def test_a_fault_not_held_is_removed_at_its_injection(self, world: World) -> None:
+        """holds() False (a kill a supervisor answers): removal = injection 12 s; the 3 s outage is the recovery."""
+        world.driver = FakeFaultDriver(clock=world.clock, holds=False)
+        world.load = FakeLoad(fails=lambda signal, t: signal == "api:search" and 12.0 <= t < 15.0)
+        journal = await world.run().execute()
+        (fault,) = journal.timeline.faults
+        assert (fault.injected_at_s, fault.revert_started_s, fault.reverted_at_s) == (12.0, 12.0, 17.0)
+        assert journal.analysis.removed_at_s == 12.0
+        assert journal.analysis.recovery_time_s == pytest.approx(3.0, abs=0.05)
+        assert ("revert", 17.0) in world.fault_calls()  # still reverted (and checked) at the end of the phase
+        assert_fault_came_off(world)
+
+    async def test_a_recovery_after_the_budget_fails_and_ends_the_watch(self, world: World) -> None:
+        """Not held, search down 12–16 s, budget 2 s: fail, recovered after 4 s; the watch stops once that is seen."""
+        world.driver = FakeFaultDriver(clock=world.clock, holds=False)
+        world.load = FakeLoad(fails=lambda signal, t: signal == "api:search" and 12.0 <= t < 16.0)
+        spec = experiment_spec(recovery={"budget": "2s", "stable_for": "2s"})
+        journal = await world.run(spec).execute()
+        analysis = journal.analysis
+        assert (journal.verdict, analysis.recovered) == (Verdict.FAIL, False)
+        assert analysis.recovery_observed_s == pytest.approx(4.0, abs=0.05)
+        assert any("not recovered within the 2s budget (recovered after 4.0s)" in r for r in analysis.reasons)
+        (recovery,) = [p for p in journal.timeline.phases if p.name == "recovery"]
+        # planned to last budget + stable_for (to 21 s); the late recovery is established at 18 s
+        assert recovery.end_s == pytest.approx(18.0, abs=1e-6)
+        assert [e.kind for e in journal.timeline.events].count("recovered") == 1
+
+
+class TestRecoveryCheckOffload:
+    """The live recovery check's analysis runs where ``offload`` says: a worker thread by default."""
+
+    async def test_the_check_goes_through_offload(self, world: World) -> None:
+        """Every check of the watch is handed to offload; the verdict is the same as on the loop."""
+        handed: list[float] = []
+
+        async def counting(analysis: Callable[[], Analysis]) -> Analysis:
+            handed.append(world.clock.now())
+            return await on_loop(analysis)
+
+        journal = await world.run(offload=counting).execute()
+        assert journal.verdict == Verdict.PASS
+        # one check a window from the watch's start, the last one seeing stable_for (5 s) of health
+        assert handed == pytest.approx([17.0, 18.0, 19.0, 20.0, 21.0, 22.0])
+
+    async def test_in_a_worker_thread(self, world: World) -> None:
+        """With asyncio.to_thread (the default) the run ends the same way; only the watch's end may move."""
+        world.load = FakeLoad(latency_ms=slow_search(12.0, 17.0))
+        journal = await world.run(offload=asyncio.to_thread).execute()
+        assert (journal.verdict, journal.analysis.recovery_time_s) == (Verdict.PASS, 0.0)
+        assert world.fault_calls() == [("prepare", 12.0), ("apply", 12.0), ("revert", 17.0), ("check_reverted", 17.0)]
+        # fake time may pass while the thread analyses (every other task waits on the clock)
+        assert journal.timeline.phases[-1].name == "recovery"
+        assert journal.timeline.phases[-1].end_s >= 22.0
+        assert [e.kind for e in journal.timeline.events].count("recovered") == 1
+
+
 class TestVerdictFail:
     """The system did not hold up: the verdict fails, and the fault still comes off on time."""
 
